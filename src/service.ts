@@ -1,0 +1,161 @@
+// The service: builds every component from a Config and owns the lifecycle.
+// start(): warehouse (dialect, checkpoint table, leftovers of a crashed flush) -> first batch
+// load (retried in the background if the warehouse is down) -> Kafka consumer -> HTTP ->
+// schedules. stop(), in reverse: HTTP intake, consumer, final flush, pools, logger.
+// Both are idempotent and safe to call concurrently (the in-flight promise is shared).
+import kafkajs, { type Kafka } from 'kafkajs';
+import type { FastifyInstance } from 'fastify';
+import { BatchLoader } from './batch/loader.js';
+import { describeConfig, type Config } from './config.js';
+import { errorMessage } from './errors.js';
+import type { Logger } from './log.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { buildApp, type Readiness } from './serving/app.js';
+import { Reads } from './serving/reads.js';
+import { Flusher } from './snapshot/flusher.js';
+import { SpeedConsumer } from './speed/consumer.js';
+import { Decoder } from './speed/decode.js';
+import { SpeedStore } from './speed/store.js';
+import { Warehouse } from './warehouse/warehouse.js';
+
+const { logLevel } = kafkajs;
+
+export class Service {
+  readonly metrics: Metrics;
+  readonly store: SpeedStore;
+  readonly warehouse: Warehouse;
+  readonly batch: BatchLoader;
+  readonly reads: Reads;
+  readonly flusher: Flusher;
+  readonly consumer: SpeedConsumer;
+  readonly app: FastifyInstance;
+  private readonly kafka: Kafka;
+  private starting: Promise<void> | undefined;
+  private stopping: Promise<void> | undefined;
+  private shuttingDown = false;
+  private changedSinceFlush = false;
+
+  constructor(readonly cfg: Config, readonly log: Logger, opts: { defaultMetrics?: boolean } = {}) {
+    this.metrics = createMetrics(opts.defaultMetrics ?? true);
+    const view = cfg.view;
+    this.store = new SpeedStore(cfg.speedMode);
+    this.store.onChange(() => { this.changedSinceFlush = true; });
+    this.warehouse = new Warehouse({
+      url: cfg.warehouseUrl, dialect: cfg.warehouseDialect, view, batchTable: cfg.batchTable, servingTable: cfg.servingTable,
+      statementTimeoutMs: cfg.statementTimeoutMs, log: log.child({ component: 'warehouse' }),
+    });
+    this.batch = new BatchLoader(this.warehouse, view.metrics.length, cfg.batchWatermarkSql, log.child({ component: 'batch' }), this.metrics);
+    this.reads = new Reads(view, () => this.batch.snapshot, this.store, this.metrics, cfg.cacheMaxEntries);
+    this.batch.onReplace((snap) => {
+      this.changedSinceFlush = true;
+      if (snap.watermark !== undefined) {
+        const evicted = this.store.evictBefore(snap.watermark);
+        if (evicted > 0) log.info({ evicted, watermark: new Date(snap.watermark).toISOString() }, 'speed windows absorbed by the batch dropped');
+      }
+      this.reads.batchReplaced();
+    });
+    this.kafka = new kafkajs.Kafka({
+      clientId: cfg.kafkaClientId,
+      brokers: [...cfg.kafkaBrokers],
+      logLevel: logLevel.WARN,
+      logCreator: kafkaLogCreator(log.child({ component: 'kafkajs' })),
+      retry: { retries: 8, initialRetryTime: 300, maxRetryTime: 10_000 },
+    });
+    this.consumer = new SpeedConsumer({
+      kafka: this.kafka, topic: cfg.speedTopic, groupId: cfg.kafkaGroupId, deadLetterTopic: cfg.deadLetterTopic,
+      decoder: new Decoder(view, cfg.maxRecordBytes), store: this.store, log: log.child({ component: 'speed' }), metrics: this.metrics,
+    });
+    this.flusher = new Flusher({
+      warehouse: this.warehouse, batch: () => this.batch.snapshot, speed: this.store, metricCount: view.metrics.length,
+      positions: () => this.consumer.positions(),
+      afterSwap: (positions) => this.consumer.commitForMonitoring(positions),
+      log: log.child({ component: 'snapshot' }), metrics: this.metrics,
+    });
+    this.app = buildApp({
+      view, reads: this.reads, metrics: this.metrics, log, adminToken: cfg.adminToken, maxKeysPerRequest: cfg.maxKeysPerRequest,
+      readiness: () => this.readiness(),
+      flush: () => this.flushNow(),
+    });
+  }
+
+  start(): Promise<void> {
+    this.starting ??= this.doStart();
+    return this.starting;
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  /** The address HTTP listens on, after start(). */
+  get url(): string {
+    const a = this.app.server.address();
+    if (a === null || typeof a === 'string') throw new Error('not listening');
+    return `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+  }
+
+  async flushNow() {
+    const r = await this.flusher.flush();
+    this.changedSinceFlush = false;
+    return r;
+  }
+
+  readiness(): Readiness {
+    const batch = this.batch.status();
+    const speed = this.consumer.status();
+    const flush = this.flusher.status();
+    const notReady: string[] = [];
+    const degraded: string[] = [];
+    if (this.shuttingDown) notReady.push('shutting down');
+    if (!batch.loaded) notReady.push(`batch layer not loaded yet${batch.lastError ? ` (last error: ${batch.lastError})` : ''}`);
+    if (!speed.caughtUp) notReady.push('speed layer still replaying the topic');
+    if (batch.loaded && batch.lastError) degraded.push(`batch reload failing, serving the snapshot of ${batch.loadedAt}: ${batch.lastError}`);
+    if (speed.lastError) degraded.push(`kafka: ${speed.lastError}`);
+    if (flush.lastError) degraded.push(`last flush failed: ${flush.lastError}`);
+    return { ready: notReady.length === 0, notReady, degraded, detail: { batch, speed, flush, cacheEntries: this.reads.cacheSize } };
+  }
+
+  private async doStart(): Promise<void> {
+    this.log.info({ config: describeConfig(this.cfg) }, 'starting lambda-serving');
+    await this.warehouse.connect();
+    await this.warehouse.cleanLeftovers();
+    const cp = await this.warehouse.latestCheckpoint();
+    if (cp) this.flusher.setNextSnapshotId(cp.snapshotId + 1n);
+    // The first load is awaited when it works; when the warehouse fails, the service still starts
+    // (readyz says why) and the schedule keeps trying.
+    await this.batch.load().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'first batch load failed; retrying on schedule'));
+    this.batch.startSchedule(this.cfg.batchReloadIntervalMs);
+    await this.consumer.start();
+    await this.app.listen({ port: this.cfg.port, host: this.cfg.host });
+    this.flusher.startSchedule(this.cfg.flushIntervalMs);
+    this.log.info({ url: this.url }, 'lambda-serving started');
+  }
+
+  private async doStop(): Promise<void> {
+    this.shuttingDown = true;
+    await this.starting?.catch(() => undefined); // a failed start still has parts to close
+    this.log.info('stopping: HTTP intake, consumer, final flush, pools');
+    this.batch.stopSchedule();
+    await this.app.close().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'closing HTTP failed'));
+    await this.consumer.stop().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'stopping consumer failed'));
+    await this.batch.settle();
+    if (this.changedSinceFlush && this.batch.status().loaded && this.starting) {
+      await this.flusher.flush().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'final flush failed'));
+    }
+    await this.flusher.stop();
+    await this.warehouse.close().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'closing warehouse pool failed'));
+    this.log.info('stopped');
+  }
+}
+
+/** Routes kafkajs's own log lines to pino. */
+function kafkaLogCreator(log: Logger) {
+  return () => ({ level, log: entry }: { level: number; log: { message: string } & Record<string, unknown> }) => {
+    const { message, timestamp: _t, logger: _l, ...rest } = entry;
+    if (level <= logLevel.ERROR) log.error(rest, message);
+    else if (level === logLevel.WARN) log.warn(rest, message);
+    else if (level === logLevel.INFO) log.info(rest, message);
+    else log.debug(rest, message);
+  };
+}

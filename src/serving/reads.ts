@@ -1,0 +1,188 @@
+// Merged reads: batch snapshot + speed store, computed on demand and kept, serialised, in an LRU
+// cache. The cache entry of a key is deleted the moment that key's speed entries change, and the
+// whole cache is cleared when the batch snapshot is replaced, so a read never returns a value
+// older than what the service has applied.
+import { LRUCache } from 'lru-cache';
+import type { BatchSnapshot } from '../batch/snapshot.js';
+import { mergeRow, speedPart, windowFate, type MergeStats } from '../merge.js';
+import type { Metrics } from '../metrics.js';
+import type { Key } from '../speed/decode.js';
+import type { SpeedStore } from '../speed/store.js';
+import type { View } from '../view.js';
+
+export interface MergedValue {
+  readonly key: Key;
+  readonly metrics: readonly bigint[];
+  /** The row as JSON, exact int64 digits. */
+  readonly json: string;
+}
+
+const MAX_TOP_PREFIX = 2000;
+
+export class Reads {
+  private readonly cache: LRUCache<string, MergedValue>;
+  private readonly topPrefix = new Map<number, Int32Array>(); // metric -> best batch rows, for the current snapshot
+  private topCache: { key: string; batchId: number; gen: number; json: string } | undefined;
+  private readonly stats: MergeStats = { straddling: 0 };
+
+  constructor(
+    private readonly view: View,
+    private readonly batch: () => BatchSnapshot,
+    private readonly speed: SpeedStore,
+    private readonly metrics: Metrics,
+    cacheMax: number,
+  ) {
+    this.cache = new LRUCache({ max: cacheMax });
+    speed.onChange((key) => this.cache.delete(cacheKey(key)));
+  }
+
+  /** Called when the batch snapshot is replaced. */
+  batchReplaced(): void {
+    this.cache.clear();
+    this.topPrefix.clear();
+    this.topCache = undefined;
+  }
+
+  get cacheSize(): number {
+    return this.cache.size;
+  }
+
+  get(key: Key): MergedValue | undefined {
+    const ck = cacheKey(key);
+    const hit = this.cache.get(ck);
+    if (hit !== undefined) {
+      this.metrics.cacheRequests.inc({ result: 'hit' });
+      return hit;
+    }
+    this.metrics.cacheRequests.inc({ result: 'miss' });
+    const merged = this.compute(key);
+    if (merged !== undefined) this.cache.set(ck, merged);
+    return merged;
+  }
+
+  /** The merge, uncached. */
+  compute(key: Key): MergedValue | undefined {
+    const snap = this.batch();
+    const speed = this.speedOf(key, snap);
+    const metrics = mergeRow(snap.get(key), speed, key);
+    return metrics === undefined ? undefined : { key, metrics, json: this.rowJson(key, metrics) };
+  }
+
+  explain(key: Key): string | undefined {
+    const snap = this.batch();
+    const merged = this.compute(key);
+    if (merged === undefined) return undefined;
+    const batchPart = snap.get(key);
+    const windows = [...(this.speed.windows(key)?.values() ?? [])].map((w) => {
+      const fate = windowFate(w, snap.watermark);
+      return `{"window":${w.window === '' ? 'null' : JSON.stringify({ start: new Date(w.start).toISOString(), end: new Date(w.end).toISOString() })},"fate":"${fate}","version":"${w.version}","partition":${w.partition},"offset":"${w.offset}","metrics":${this.metricsJson(w.metrics)}}`;
+    });
+    const watermark = snap.watermark === undefined ? 'null' : JSON.stringify(new Date(snap.watermark).toISOString());
+    return `{"merged":${merged.json},"batch":${batchPart === undefined ? 'null' : this.metricsJson(batchPart)},"speed":[${windows.join(',')}],"watermark":${watermark},"batchLoadedAt":${JSON.stringify(snap.loadedAt.toISOString())}}`;
+  }
+
+  /** The top `limit` keys by merged metric m, as a JSON body. */
+  top(m: number, limit: number): string {
+    const snap = this.batch();
+    const ck = `${m}/${limit}`;
+    const c = this.topCache;
+    if (c && c.key === ck && c.batchId === snap.id && c.gen === this.speed.generation) return c.json;
+    const rows = this.topRows(snap, m, limit);
+    const json = `{"metric":${JSON.stringify(this.view.metrics[m]?.column)},"items":[${rows.map((r) => this.rowJson(r.key, r.metrics)).join(',')}]}`;
+    this.topCache = { key: ck, batchId: snap.id, gen: this.speed.generation, json };
+    return json;
+  }
+
+  rowJson(key: Key, metrics: readonly bigint[]): string {
+    let s = `{${JSON.stringify(this.view.keyColumn)}:${key === null ? 'null' : JSON.stringify(key)}`;
+    this.view.metrics.forEach((d, i) => { s += `,${JSON.stringify(d.column)}:${metrics[i]}`; });
+    return `${s}}`;
+  }
+
+  private metricsJson(metrics: readonly bigint[]): string {
+    return `{${this.view.metrics.map((d, i) => `${JSON.stringify(d.column)}:${metrics[i]}`).join(',')}}`;
+  }
+
+  private speedOf(key: Key, snap: BatchSnapshot): bigint[] | undefined {
+    const wins = this.speed.windows(key);
+    if (wins === undefined) return undefined;
+    const before = this.stats.straddling;
+    const s = speedPart(wins.values(), this.view.metrics.length, snap.watermark, this.stats);
+    if (this.stats.straddling > before) this.metrics.straddlingWindows.inc(this.stats.straddling - before);
+    return s;
+  }
+
+  // Keys with speed entries are merged one by one; keys without are batch-only, and the best of
+  // those come from a per-snapshot prefix of the batch ordered by the metric (a full scan only
+  // if the prefix runs out because too many of its keys also have speed entries).
+  private topRows(snap: BatchSnapshot, m: number, limit: number): Array<{ key: Key; metrics: readonly bigint[] }> {
+    const cands: Array<{ key: Key; metrics: readonly bigint[]; v: bigint }> = [];
+    for (const [key] of this.speed.entries()) {
+      const merged = mergeRow(snap.get(key), this.speedOf(key, snap), key);
+      if (merged) cands.push({ key, metrics: merged, v: merged[m] as bigint });
+    }
+    const col = snap.columns[m] as BigInt64Array;
+    let prefix = this.topPrefix.get(m);
+    if (!prefix) { prefix = bestRows(col, Math.min(MAX_TOP_PREFIX, col.length)); this.topPrefix.set(m, prefix); }
+    let taken = 0;
+    for (const i of prefix) {
+      const key = snap.keys[i] as Key;
+      if (this.speed.has(key)) continue;
+      cands.push({ key, metrics: snap.row(i), v: col[i] as bigint });
+      if (++taken === limit) break;
+    }
+    if (taken < limit && prefix.length < col.length) {
+      // not enough batch-only keys in the prefix: scan everything
+      for (let i = 0; i < col.length; i++) {
+        const key = snap.keys[i] as Key;
+        if (!this.speed.has(key)) cands.push({ key, metrics: snap.row(i), v: col[i] as bigint });
+      }
+    }
+    cands.sort((a, b) => (a.v === b.v ? compareKeys(a.key, b.key) : a.v > b.v ? -1 : 1));
+    return cands.slice(0, limit);
+  }
+}
+
+function cacheKey(key: Key): string {
+  return key === null ? '\u0000null' : `s${key}`;
+}
+
+function compareKeys(a: Key, b: Key): number {
+  if (a === b) return 0;
+  if (a === null) return 1;
+  if (b === null) return -1;
+  return a < b ? -1 : 1;
+}
+
+/** Indices of the n largest values of col, largest first (a bounded min-heap scan). */
+export function bestRows(col: BigInt64Array, n: number): Int32Array {
+  if (n <= 0) return new Int32Array(0);
+  const heap = new Int32Array(n);
+  let size = 0;
+  const less = (a: number, b: number) => (col[a] as bigint) < (col[b] as bigint);
+  const down = (i: number) => {
+    for (;;) {
+      const l = 2 * i + 1, r = l + 1;
+      let s = i;
+      if (l < size && less(heap[l] as number, heap[s] as number)) s = l;
+      if (r < size && less(heap[r] as number, heap[s] as number)) s = r;
+      if (s === i) return;
+      const t = heap[i] as number; heap[i] = heap[s] as number; heap[s] = t; i = s;
+    }
+  };
+  for (let i = 0; i < col.length; i++) {
+    if (size < n) {
+      heap[size] = i;
+      let j = size++;
+      while (j > 0) {
+        const p = (j - 1) >> 1;
+        if (!less(heap[j] as number, heap[p] as number)) break;
+        const t = heap[j] as number; heap[j] = heap[p] as number; heap[p] = t; j = p;
+      }
+    } else if ((col[i] as bigint) > (col[heap[0] as number] as bigint)) {
+      heap[0] = i;
+      down(0);
+    }
+  }
+  return heap.slice(0, size).sort((a, b) => ((col[a] as bigint) === (col[b] as bigint) ? a - b : (col[a] as bigint) > (col[b] as bigint) ? -1 : 1));
+}

@@ -1,0 +1,237 @@
+// The Kafka side: a kafkajs consumer (eachBatch) that decodes speed-layer records into the store.
+//
+// Positions are ours, not Kafka's. On every group join each assigned partition is sought to the
+// position this process already holds for it, or, for a partition it does not hold, to the
+// start position given by `startOffset` (a checkpoint) or else offset 0 (an offset below the log
+// start resets to the earliest retained record). Partitions no longer assigned are dropped from
+// the store. Kafka's committed offsets are written only for lag monitoring.
+//
+// Readiness: after a join, the consumer is "caught up" once every assigned partition has been
+// read up to the high watermark it had at join time.
+import kafkajs, { type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { Decoder, type RawRecord, type Rejection } from './decode.js';
+import type { SpeedStore } from './store.js';
+
+const { logLevel } = kafkajs;
+
+export interface ConsumerOptions {
+  readonly kafka: Kafka;
+  readonly topic: string;
+  readonly groupId: string;
+  readonly deadLetterTopic: string | undefined;
+  readonly decoder: Decoder;
+  readonly store: SpeedStore;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  /** Where to start a partition this process does not hold (from a checkpoint). */
+  readonly startOffset?: (partition: number) => bigint | undefined;
+}
+
+export interface ConsumerStatus {
+  readonly running: boolean;
+  readonly assigned: number[];
+  readonly caughtUp: boolean;
+  readonly lag: Record<string, string>;
+  readonly lastError: string | undefined;
+}
+
+export class SpeedConsumer {
+  private readonly consumer: Consumer;
+  private dlq: Producer | undefined;
+  /** partition -> next offset to apply (all records below it are in the store). */
+  private readonly position = new Map<number, bigint>();
+  private readonly highAtJoin = new Map<number, bigint>();
+  private readonly lag = new Map<number, bigint>();
+  private assigned = new Set<number>();
+  private caughtUp = false;
+  private running = false;
+  private lastError: string | undefined;
+  private readonly rejectLogged = new Set<string>();
+
+  constructor(private readonly o: ConsumerOptions) {
+    this.consumer = o.kafka.consumer({
+      groupId: o.groupId,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3_000,
+      maxWaitTimeInMs: 100,
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 300, maxRetryTime: 10_000 },
+    });
+    const ev = this.consumer.events;
+    this.consumer.on(ev.GROUP_JOIN, (e) => this.onJoin(e.payload.memberAssignment[o.topic] ?? []));
+    this.consumer.on(ev.CRASH, (e) => {
+      this.lastError = errorMessage(e.payload.error);
+      o.log.error({ err: e.payload.error, restart: e.payload.restart }, 'kafka consumer crashed');
+    });
+    this.consumer.on(ev.CONNECT, () => { this.lastError = undefined; });
+    this.consumer.on(ev.REQUEST_TIMEOUT, (e) => { this.lastError = `request timeout to ${e.payload.broker}`; });
+  }
+
+  async start(): Promise<void> {
+    if (this.o.deadLetterTopic !== undefined) {
+      this.dlq = this.o.kafka.producer({ allowAutoTopicCreation: true, idempotent: false });
+      await this.dlq.connect();
+    }
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topic: this.o.topic, fromBeginning: true });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: (p) => this.eachBatch(p),
+    });
+    this.running = true;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    await this.consumer.disconnect();
+    await this.dlq?.disconnect();
+  }
+
+  /** The consumed positions: partition -> next offset (a consistent cut with the store). */
+  positions(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [p, o] of this.position) if (this.assigned.has(p)) out[String(p)] = o.toString();
+    return out;
+  }
+
+  /** Commits positions to Kafka for lag monitoring (our own checkpoint is what restarts use). */
+  async commitForMonitoring(positions: Record<string, string>): Promise<void> {
+    const partitions = Object.entries(positions).map(([partition, offset]) => ({ topic: this.o.topic, partition: Number(partition), offset }));
+    if (partitions.length > 0 && this.running) await this.consumer.commitOffsets(partitions);
+  }
+
+  status(): ConsumerStatus {
+    const lag: Record<string, string> = {};
+    for (const [p, l] of this.lag) if (this.assigned.has(p)) lag[String(p)] = l.toString();
+    return { running: this.running, assigned: [...this.assigned].sort((a, b) => a - b), caughtUp: this.caughtUp, lag, lastError: this.lastError };
+  }
+
+  private onJoin(partitions: number[]): void {
+    const next = new Set(partitions);
+    const revoked = new Set([...this.assigned].filter((p) => !next.has(p)));
+    if (revoked.size > 0) {
+      const dropped = this.o.store.dropPartitions(revoked);
+      for (const p of revoked) { this.position.delete(p); this.lag.delete(p); }
+      this.o.log.info({ revoked: [...revoked], droppedEntries: dropped }, 'partitions revoked; their speed state dropped');
+    }
+    this.assigned = next;
+    this.caughtUp = false;
+    this.highAtJoin.clear();
+    for (const p of partitions) {
+      const held = this.position.get(p);
+      const start = held ?? this.o.startOffset?.(p) ?? 0n;
+      if (held === undefined) this.position.set(p, start);
+      // seek() takes effect before the next fetch, so no record before `start` is applied
+      this.consumer.seek({ topic: this.o.topic, partition: p, offset: start.toString() });
+    }
+    this.o.log.info({ partitions, positions: this.positions() }, 'joined consumer group');
+    void this.readHighWatermarks(partitions);
+  }
+
+  private async readHighWatermarks(partitions: number[]): Promise<void> {
+    const admin = this.o.kafka.admin({ logLevel: logLevel.NOTHING } as never);
+    try {
+      await admin.connect();
+      const offsets = await admin.fetchTopicOffsets(this.o.topic);
+      for (const o of offsets) if (partitions.includes(o.partition)) this.highAtJoin.set(o.partition, BigInt(o.high));
+      for (const o of offsets) {
+        if (!partitions.includes(o.partition)) continue;
+        // the log may start past our position (retention): reading resumes at its start
+        const pos = this.position.get(o.partition) ?? 0n;
+        if (pos < BigInt(o.low)) this.position.set(o.partition, BigInt(o.low));
+        this.setLag(o.partition, BigInt(o.high) - (this.position.get(o.partition) ?? 0n));
+      }
+      this.checkCaughtUp();
+    } catch (err) {
+      this.lastError = errorMessage(err);
+      this.o.log.warn({ err: errorMessage(err) }, 'could not read high watermarks; readiness waits for the next join');
+    } finally {
+      await admin.disconnect().catch((e: Error) => this.o.log.debug({ err: e.message }, 'admin disconnect failed'));
+    }
+  }
+
+  private checkCaughtUp(): void {
+    if (this.caughtUp || this.highAtJoin.size < this.assigned.size) return;
+    for (const [p, high] of this.highAtJoin) if ((this.position.get(p) ?? 0n) < high) return;
+    this.caughtUp = true;
+    this.o.log.info({ positions: this.positions() }, 'speed layer caught up with the topic');
+  }
+
+  private setLag(partition: number, lag: bigint): void {
+    const l = lag < 0n ? 0n : lag;
+    this.lag.set(partition, l);
+    this.o.metrics.consumerLag.set({ partition: String(partition) }, Number(l));
+  }
+
+  private async eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    const { partition } = batch;
+    const { store, decoder, metrics } = this.o;
+    let rejected: Array<{ rec: RawRecord; offset: string; r: Rejection }> | undefined;
+    let lastHeartbeat = Date.now();
+    for (const msg of batch.messages) {
+      if (!isRunning() || isStale()) break;
+      const offset = BigInt(msg.offset);
+      const pos = this.position.get(partition);
+      if (pos !== undefined && offset < pos) continue; // already applied (redelivery after a seek)
+      const rec: RawRecord = { key: msg.key, value: msg.value, timestamp: msg.timestamp };
+      const d = decoder.decode(rec);
+      if (d.kind === 'update') {
+        const res = store.apply(d, partition, offset);
+        if (res === 'applied') metrics.updatesApplied.inc({ kind: 'update' });
+        else metrics.updatesStale.inc();
+      } else if (d.kind === 'tombstone') {
+        store.tombstone(d);
+        metrics.updatesApplied.inc({ kind: 'tombstone' });
+      } else {
+        this.reject(rec, partition, msg.offset, d);
+        (rejected ??= []).push({ rec, offset: msg.offset, r: d });
+      }
+      this.position.set(partition, offset + 1n);
+      if (Date.now() - lastHeartbeat > 1000) {
+        // rejected records reach the dead-letter topic before their offsets are heartbeated past
+        if (rejected) { await this.deadLetter(partition, rejected); rejected = undefined; }
+        resolveOffset(msg.offset);
+        await heartbeat();
+        lastHeartbeat = Date.now();
+      }
+    }
+    if (rejected) await this.deadLetter(partition, rejected);
+    const pos = this.position.get(partition);
+    if (pos !== undefined && pos > 0n) resolveOffset((pos - 1n).toString());
+    const high = BigInt(batch.highWatermark);
+    this.setLag(partition, high - (pos ?? 0n));
+    metrics.speedKeys.set(store.keyCount);
+    metrics.speedWindows.set(store.windowCount);
+    this.checkCaughtUp();
+  }
+
+  private reject(rec: RawRecord, partition: number, offset: string, r: Rejection): void {
+    this.o.metrics.updatesRejected.inc({ reason: r.reason });
+    const fields = { reason: r.reason, detail: r.detail, partition, offset };
+    if (!this.rejectLogged.has(r.reason)) {
+      this.rejectLogged.add(r.reason);
+      const sample = rec.value === null ? null : rec.value.subarray(0, 256).toString('utf8');
+      this.o.log.warn({ ...fields, sample }, 'speed record rejected (first of this kind; later ones are counted in lambda_serving_speed_updates_rejected_total and logged at debug)');
+    } else {
+      this.o.log.debug(fields, 'speed record rejected');
+    }
+  }
+
+  private async deadLetter(partition: number, rejected: Array<{ rec: RawRecord; offset: string; r: Rejection }>): Promise<void> {
+    if (!this.dlq || this.o.deadLetterTopic === undefined) return;
+    await this.dlq.send({
+      topic: this.o.deadLetterTopic,
+      messages: rejected.map(({ rec, offset, r }) => ({
+        key: rec.key,
+        value: rec.value,
+        headers: { 'ls-reason': r.reason, 'ls-detail': r.detail, 'ls-source': `${this.o.topic}/${partition}/${offset}` },
+      })),
+    });
+    this.o.metrics.deadLettered.inc(rejected.length);
+  }
+}

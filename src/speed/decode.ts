@@ -1,0 +1,148 @@
+// Decodes one Kafka record of the speed topic into an update, or a rejection with a reason.
+// Values are Spark's to_json(struct(*)): JSON numbers for the metrics. JSON.parse is the fast
+// path; a record holding an integer beyond 2^53 is parsed again losslessly so no digit is lost.
+import { isInteger as isIntegerLiteral, parse as parseLossless } from 'lossless-json';
+import { inInt64, parseInt64 } from '../int64.js';
+import type { View } from '../view.js';
+
+export type Key = string | null;
+
+/** Open window: the update carries no window struct. */
+export const OPEN_WINDOW = '';
+
+export interface Update {
+  readonly kind: 'update';
+  readonly key: Key;
+  /** OPEN_WINDOW or "<startMs>/<endMs>". */
+  readonly window: string;
+  readonly windowStart: number;
+  readonly windowEnd: number;
+  readonly metrics: bigint[];
+  readonly version: bigint;
+}
+
+export interface Tombstone {
+  readonly kind: 'tombstone';
+  readonly key: Key;
+  readonly version: bigint;
+}
+
+export const REJECT_REASONS = [
+  'oversize', 'bad_json', 'not_object', 'missing_key', 'bad_key', 'bad_metric',
+  'metric_out_of_range', 'bad_window', 'bad_version', 'tombstone_without_key',
+] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
+
+export interface Rejection {
+  readonly kind: 'rejected';
+  readonly reason: RejectReason;
+  readonly detail: string;
+}
+
+export type Decoded = Update | Tombstone | Rejection;
+
+export interface RawRecord {
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+  /** Kafka record timestamp, milliseconds as a decimal string (kafkajs's form). */
+  readonly timestamp: string;
+}
+
+const reject = (reason: RejectReason, detail: string): Rejection => ({ kind: 'rejected', reason, detail });
+
+export class Decoder {
+  constructor(
+    private readonly view: View,
+    private readonly maxRecordBytes: number,
+  ) {}
+
+  decode(rec: RawRecord): Decoded {
+    const size = (rec.value?.length ?? 0) + (rec.key?.length ?? 0);
+    if (size > this.maxRecordBytes) return reject('oversize', `${size} bytes > ${this.maxRecordBytes}`);
+    if (rec.value === null) return this.tombstone(rec);
+    const text = rec.value.toString('utf8');
+    let obj: unknown;
+    try {
+      obj = JSON.parse(text);
+    } catch (err) {
+      return reject('bad_json', (err as Error).message);
+    }
+    if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) return reject('not_object', `value is ${Array.isArray(obj) ? 'an array' : typeof obj}`);
+    const fields = obj as Record<string, unknown>;
+    let exact: Record<string, unknown> | undefined; // lossless parse, made only when needed
+    const exactFields = (): Record<string, unknown> => (exact ??= parseLossless(text) as Record<string, unknown>);
+
+    const keyField = this.view.keyField;
+    if (!(keyField in fields)) return reject('missing_key', `no "${keyField}" field (a NULL key must be written as null)`);
+    const key = this.key(fields[keyField], () => exactFields()[keyField]);
+    if (typeof key === 'object' && key !== null) return key;
+
+    const metrics: bigint[] = [];
+    for (const m of this.view.metrics) {
+      const v = integerField(fields[m.field], () => exactFields()[m.field]);
+      if (typeof v === 'object') return reject(v.reason, `"${m.field}": ${v.detail}`);
+      metrics.push(v);
+    }
+
+    const win = this.window(fields[this.view.windowField]);
+    if ('reason' in win) return win;
+
+    let version: bigint;
+    if (this.view.versionField !== undefined) {
+      const v = integerField(fields[this.view.versionField], () => exactFields()[this.view.versionField as string], false);
+      if (typeof v === 'object') return reject('bad_version', `"${this.view.versionField}": ${v.detail}`);
+      version = v;
+    } else {
+      version = BigInt(rec.timestamp);
+    }
+    return { kind: 'update', key, window: win.id, windowStart: win.start, windowEnd: win.end, metrics, version };
+  }
+
+  private tombstone(rec: RawRecord): Tombstone | Rejection {
+    if (rec.key === null || rec.key.length === 0) return reject('tombstone_without_key', 'null value and no record key');
+    return { kind: 'tombstone', key: rec.key.toString('utf8'), version: BigInt(rec.timestamp) };
+  }
+
+  private key(v: unknown, exactValue: () => unknown): Key | Rejection {
+    if (v === null || typeof v === 'string') return v;
+    if (typeof v === 'number' && Number.isInteger(v)) return Number.isSafeInteger(v) ? String(v) : String(exactValue());
+    return reject('bad_key', `"${this.view.keyField}" must be a string or null, got ${typeof v}`);
+  }
+
+  private window(w: unknown): { id: string; start: number; end: number } | Rejection {
+    if (w === undefined || w === null) return { id: OPEN_WINDOW, start: -Infinity, end: Infinity };
+    if (typeof w !== 'object') return reject('bad_window', 'window must be {"start","end"}');
+    const { start, end } = w as { start?: unknown; end?: unknown };
+    const s = typeof start === 'string' ? Date.parse(start) : NaN;
+    const e = typeof end === 'string' ? Date.parse(end) : NaN;
+    if (Number.isNaN(s) || Number.isNaN(e)) return reject('bad_window', 'window start and end must be ISO-8601 timestamps');
+    if (s >= e) return reject('bad_window', `window start ${start} is not before end ${end}`);
+    return { id: `${s}/${e}`, start: s, end: e };
+  }
+}
+
+type IntProblem = { reason: 'bad_metric' | 'metric_out_of_range'; detail: string };
+
+/** A metric: a JSON integer (or decimal-digit string) within int64; absent or null counts as 0,
+ * as Spark's to_json omits a NULL sum. */
+function integerField(v: unknown, exactValue: () => unknown, nullIsZero = true): bigint | IntProblem {
+  if (v === undefined || v === null) {
+    return nullIsZero ? 0n : { reason: 'bad_metric', detail: 'missing' };
+  }
+  if (typeof v === 'number') {
+    if (Number.isSafeInteger(v)) return BigInt(v);
+    if (!Number.isFinite(v) || !Number.isInteger(v)) return { reason: 'bad_metric', detail: `${v} is not an integer` };
+    // Beyond 2^53: JSON.parse rounded it; take the exact digits.
+    const exact = exactValue();
+    const digits = String(exact);
+    if (!isIntegerLiteral(digits) || !/^-?\d+$/.test(digits)) return { reason: 'bad_metric', detail: `${digits} is not an integer literal` };
+    const big = BigInt(digits);
+    return inInt64(big) ? big : { reason: 'metric_out_of_range', detail: `${digits} is outside int64` };
+  }
+  if (typeof v === 'string') {
+    const big = parseInt64(v);
+    if (big !== undefined) return big;
+    return /^-?\d+$/.test(v) ? { reason: 'metric_out_of_range', detail: `${v} is outside int64` } : { reason: 'bad_metric', detail: `"${v.slice(0, 40)}" is not an integer` };
+  }
+  return { reason: 'bad_metric', detail: `${typeof v} is not an integer` };
+}

@@ -1,0 +1,264 @@
+// The warehouse connection: a pg pool, the dialect profile, retries of what is retryable, and the
+// few operations the rest of the service needs (stream the batch table, bulk-write a staging
+// table, swap it in with a checkpoint). SQL text comes only from ./sql.ts.
+import { once } from 'node:events';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import QueryStream from 'pg-query-stream';
+import { backoffDelay, errorMessage, isRetryable, LsError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Key } from '../speed/decode.js';
+import type { View } from '../view.js';
+import { detectDialect, PROFILES, type DialectProfile } from './dialect.js';
+import { parseTable, sibling, sql, type TableName } from './sql.js';
+
+export interface WarehouseOptions {
+  readonly url: string;
+  readonly dialect: 'auto' | 'postgres' | 'redshift';
+  readonly view: View;
+  readonly batchTable: string;
+  readonly servingTable: string;
+  readonly statementTimeoutMs: number;
+  readonly log: Logger;
+  readonly poolSize?: number;
+}
+
+export interface Checkpoint {
+  readonly snapshotId: bigint;
+  readonly createdAt: Date;
+  readonly rows: bigint;
+  readonly batchWatermarkMs: bigint | null;
+  readonly offsets: Record<string, string>;
+}
+
+export interface SwapInfo {
+  readonly snapshotId: bigint;
+  readonly rows: number;
+  readonly batchWatermarkMs: number | undefined;
+  readonly offsets: Record<string, string>;
+}
+
+/** Rows for the bulk writer, as key + metrics. */
+export type Row = readonly [Key, readonly bigint[]];
+
+const BIGINT_OID = 20;
+const exactTypes = {
+  getTypeParser: (oid: number, format?: 'text' | 'binary') =>
+    oid === BIGINT_OID ? (v: string) => BigInt(v) : pg.types.getTypeParser(oid, format as 'text'),
+};
+
+export class Warehouse {
+  readonly pool: pg.Pool;
+  readonly batch: TableName;
+  readonly serving: TableName;
+  readonly staging: TableName;
+  readonly previous: TableName;
+  readonly checkpoints: TableName;
+  private profile: DialectProfile | undefined;
+  private readonly log: Logger;
+
+  constructor(private readonly opts: WarehouseOptions) {
+    this.log = opts.log;
+    this.batch = parseTable(opts.batchTable);
+    this.serving = parseTable(opts.servingTable);
+    this.staging = sibling(this.serving, '_next');
+    this.previous = sibling(this.serving, '_prev');
+    this.checkpoints = sibling(this.serving, '_checkpoint');
+    this.pool = new pg.Pool({
+      connectionString: opts.url.replace(/^redshift:/, 'postgres:'),
+      max: opts.poolSize ?? 4,
+      keepAlive: true,
+      connectionTimeoutMillis: 10_000,
+      idleTimeoutMillis: 30_000,
+      application_name: 'lambda-serving',
+      ...(opts.statementTimeoutMs > 0 ? { statement_timeout: opts.statementTimeoutMs } : {}),
+    });
+    // An idle client that loses its connection emits here; without a listener the process dies.
+    this.pool.on('error', (err) => this.log.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'idle warehouse connection failed'));
+  }
+
+  get dialect(): DialectProfile {
+    if (!this.profile) throw new Error('Warehouse.connect() has not run');
+    return this.profile;
+  }
+
+  /** Detects the dialect (unless configured) and makes the checkpoint table. Retries. */
+  async connect(): Promise<void> {
+    await this.retry('connect', async () => {
+      const { rows } = await this.pool.query<{ version: string }>(sql.version());
+      const version = rows[0]?.version ?? '';
+      this.profile = this.opts.dialect === 'auto' ? detectDialect(version, this.opts.url) : PROFILES[this.opts.dialect];
+      await this.pool.query(sql.createCheckpointTable(this.checkpoints));
+    });
+    this.log.info({ dialect: this.dialect.name }, 'warehouse connected');
+  }
+
+  /** Runs op; on a retryable error waits (exponential backoff, jitter) and tries again. */
+  async retry<T>(what: string, op: () => Promise<T>, attempts = 6, signal?: AbortSignal): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await op();
+      } catch (err) {
+        if (!isRetryable(err) || attempt + 1 >= attempts || signal?.aborted) throw err;
+        const delay = backoffDelay(attempt);
+        this.log.warn({ what, attempt: attempt + 1, delayMs: delay, err: errorMessage(err), code: (err as { code?: string }).code }, 'retryable warehouse error; retrying');
+        await new Promise((r) => setTimeout(r, delay).unref());
+      }
+    }
+  }
+
+  /** Streams the batch table, row by row, with bounded memory (a server-side cursor). */
+  async streamBatch(onRow: (key: Key, metrics: bigint[]) => void): Promise<number> {
+    const client = await this.pool.connect();
+    let n = 0;
+    try {
+      const stream = client.query(new QueryStream(sql.selectBatch(this.opts.view, this.batch), [], { batchSize: 10_000, rowMode: 'array', types: exactTypes } as never));
+      for await (const raw of stream as AsyncIterable<unknown[]>) {
+        const key = raw[0] === null || raw[0] === undefined ? null : String(raw[0]);
+        const metrics: bigint[] = [];
+        for (let m = 1; m < raw.length; m++) {
+          const v = raw[m];
+          metrics.push(v === null || v === undefined ? 0n : typeof v === 'bigint' ? v : BigInt(v as string | number));
+        }
+        onRow(key, metrics);
+        n++;
+      }
+      return n;
+    } finally {
+      client.release();
+    }
+  }
+
+  /** Runs the configured watermark query; returns ms since epoch, or undefined for NULL/no row. */
+  async watermark(query: string): Promise<number | undefined> {
+    const { rows } = await this.pool.query({ text: query, rowMode: 'array', types: exactTypes } as pg.QueryArrayConfig);
+    const v = rows[0]?.[0];
+    if (v === null || v === undefined) return undefined;
+    if (v instanceof Date) return v.getTime();
+    if (typeof v === 'bigint' || typeof v === 'number') return Number(v);
+    const ms = Date.parse(String(v));
+    if (Number.isNaN(ms)) throw new LsError('LS_BATCH_LOAD', `BATCH_WATERMARK_SQL returned "${String(v)}", not a timestamp or epoch milliseconds`);
+    return ms;
+  }
+
+  async latestCheckpoint(): Promise<Checkpoint | undefined> {
+    const { rows } = await this.pool.query({ text: sql.latestCheckpoint(this.checkpoints), values: [this.serving.name], types: exactTypes });
+    const r = rows[0] as { snapshot_id: bigint; created_at: Date; row_count: bigint; batch_watermark_ms: bigint | null; kafka_offsets: string } | undefined;
+    if (!r) return undefined;
+    return { snapshotId: r.snapshot_id, createdAt: r.created_at, rows: r.row_count, batchWatermarkMs: r.batch_watermark_ms, offsets: JSON.parse(r.kafka_offsets) };
+  }
+
+  /** Removes what a crashed flush may have left: the staging table and the previous table. */
+  async cleanLeftovers(): Promise<void> {
+    await this.retry('clean leftovers', async () => {
+      await this.pool.query(sql.dropTableIfExists(this.staging));
+      await this.pool.query(sql.dropTableIfExists(this.previous));
+    });
+  }
+
+  /** (Re)creates the staging table and bulk-writes the rows into it. */
+  async writeStaging(rows: Iterable<Row>): Promise<number> {
+    const client = await this.pool.connect();
+    try {
+      await client.query(sql.dropTableIfExists(this.staging));
+      await client.query(sql.createStaging(this.opts.view, this.staging, this.dialect));
+      return this.dialect.bulkWrite === 'copy' ? await this.copyRows(client, rows) : await this.insertRows(client, rows);
+    } finally {
+      client.release();
+    }
+  }
+
+  private async copyRows(client: pg.PoolClient, rows: Iterable<Row>): Promise<number> {
+    const stream = client.query(copyFrom(sql.copyIn(this.opts.view, this.staging)));
+    const done = new Promise<void>((resolve, reject) => {
+      stream.on('finish', resolve);
+      stream.on('error', reject);
+    });
+    let n = 0;
+    let chunk = '';
+    try {
+      for (const [key, metrics] of rows) {
+        chunk += copyLine(key, metrics);
+        n++;
+        if (chunk.length >= 256 * 1024) {
+          if (!stream.write(chunk)) await Promise.race([once(stream, 'drain'), done]);
+          chunk = '';
+        }
+      }
+      stream.end(chunk);
+    } catch (err) {
+      stream.destroy(err as Error);
+      await done.catch(() => undefined); // the write error is the one to report
+      throw err;
+    }
+    await done;
+    return n;
+  }
+
+  private async insertRows(client: pg.PoolClient, rows: Iterable<Row>): Promise<number> {
+    const width = 1 + this.opts.view.metrics.length;
+    const maxRows = Math.floor(this.dialect.maxParams / width);
+    const budget = this.dialect.maxStatementBytes;
+    let values: unknown[] = [];
+    let bytes = 0;
+    let n = 0;
+    const flush = async () => {
+      if (values.length === 0) return;
+      await client.query(sql.insertRows(this.opts.view, this.staging, values.length / width), values);
+      values = [];
+      bytes = 0;
+    };
+    for (const [key, metrics] of rows) {
+      // statement text per row (placeholders) + the values themselves, generously counted
+      const rowBytes = 16 * width + (key === null ? 4 : Buffer.byteLength(key)) + 20 * metrics.length;
+      if (values.length / width >= maxRows || bytes + rowBytes > budget) await flush();
+      values.push(key, ...metrics.map(String));
+      bytes += rowBytes;
+      n++;
+    }
+    await flush();
+    return n;
+  }
+
+  /** The swap, in one transaction: serving -> previous, staging -> serving, checkpoint row.
+   * The previous table is dropped afterwards, outside it: on Redshift a DROP inside would fail
+   * readers that are already running. */
+  async swap(info: SwapInfo): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      if (this.dialect.lockTimeout) await client.query(sql.setLockTimeout(10_000));
+      await client.query(sql.dropTableIfExists(this.previous));
+      const exists = await client.query(sql.tableExists(this.serving));
+      if (exists.rowCount) await client.query(sql.renameTable(this.serving, this.previous.name));
+      await client.query(sql.renameTable(this.staging, this.serving.name));
+      await client.query(sql.insertCheckpoint(this.checkpoints).text, [
+        info.snapshotId.toString(), this.serving.name, new Date(), info.rows,
+        info.batchWatermarkMs === undefined ? null : Math.trunc(info.batchWatermarkMs), JSON.stringify(info.offsets),
+      ]);
+      await client.query(sql.pruneCheckpoints(this.checkpoints), [this.serving.name, (info.snapshotId - 100n).toString()]);
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch((e: Error) => this.log.warn({ err: e.message }, 'rollback after failed swap failed'));
+      throw err;
+    } finally {
+      client.release();
+    }
+    await this.pool.query(sql.dropTableIfExists(this.previous));
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+/** One row in COPY text format: tab-separated, \N for NULL, backslash escapes. */
+export function copyLine(key: Key, metrics: readonly bigint[]): string {
+  let line = key === null ? '\\N' : escapeCopy(key);
+  for (const m of metrics) line += `\t${m}`;
+  return `${line}\n`;
+}
+
+function escapeCopy(s: string): string {
+  return /[\\\t\n\r]/.test(s) ? s.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r') : s;
+}
