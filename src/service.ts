@@ -33,6 +33,9 @@ export class Service {
   private starting: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
   private shuttingDown = false;
+  private started = false;
+  private consumerStart: Promise<void> | undefined;
+  private readonly abort = new AbortController();
   private changedSinceFlush = false;
 
   constructor(readonly cfg: Config, readonly log: Logger, opts: { defaultMetrics?: boolean } = {}) {
@@ -109,7 +112,7 @@ export class Service {
     const degraded: string[] = [];
     if (this.shuttingDown) notReady.push('shutting down');
     if (!batch.loaded) notReady.push(`batch layer not loaded yet${batch.lastError ? ` (last error: ${batch.lastError})` : ''}`);
-    if (!speed.caughtUp) notReady.push('speed layer still replaying the topic');
+    if (!speed.caughtUp) notReady.push(`speed layer not caught up with the topic${speed.lastError ? ` (${speed.lastError})` : ''}`);
     if (batch.loaded && batch.lastError) degraded.push(`batch reload failing, serving the snapshot of ${batch.loadedAt}: ${batch.lastError}`);
     if (speed.lastError) degraded.push(`kafka: ${speed.lastError}`);
     if (flush.lastError) degraded.push(`last flush failed: ${flush.lastError}`);
@@ -126,9 +129,13 @@ export class Service {
     // (readyz says why) and the schedule keeps trying.
     await this.batch.load().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'first batch load failed; retrying on schedule'));
     this.batch.startSchedule(this.cfg.batchReloadIntervalMs);
-    await this.consumer.start();
+    // in the background: a missing topic or a broker that is down must not keep HTTP from serving
+    this.consumerStart = this.consumer.start(this.abort.signal).catch((err: unknown) => {
+      this.log.error({ err }, 'kafka consumer failed to start');
+    });
     await this.app.listen({ port: this.cfg.port, host: this.cfg.host });
     this.flusher.startSchedule(this.cfg.flushIntervalMs);
+    this.started = true;
     this.log.info({ url: this.url }, 'lambda-serving started');
   }
 
@@ -138,9 +145,11 @@ export class Service {
     this.log.info('stopping: HTTP intake, consumer, final flush, pools');
     this.batch.stopSchedule();
     await this.app.close().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'closing HTTP failed'));
+    this.abort.abort();
+    await this.consumerStart;
     await this.consumer.stop().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'stopping consumer failed'));
     await this.batch.settle();
-    if (this.changedSinceFlush && this.batch.status().loaded && this.starting) {
+    if (this.started && this.changedSinceFlush && this.batch.status().loaded) {
       await this.flusher.flush().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'final flush failed'));
     }
     await this.flusher.stop();

@@ -2,7 +2,7 @@
 // the service calls listen(). Every route has a JSON schema; merged rows are pre-serialised
 // (exact int64 digits) and sent as JSON strings.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Key } from '../speed/decode.js';
@@ -48,8 +48,9 @@ function rowSchema(view: View) {
 export function buildApp(d: AppDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: d.log.child({ component: 'http' }) as FastifyBaseLogger,
-    disableRequestLogging: true,
-    maxParamLength: MAX_KEY_LENGTH,
+    // per-request lines would dominate the log at read rates; latency and errors go to metrics
+    logController: new LogController({ disableRequestLogging: true }),
+    routerOptions: { maxParamLength: MAX_KEY_LENGTH },
     bodyLimit: 1024,
     ajv: { customOptions: { coerceTypes: 'array', allErrors: false } },
   });

@@ -9,7 +9,7 @@
 // Readiness: after a join, the consumer is "caught up" once every assigned partition has been
 // read up to the high watermark it had at join time.
 import kafkajs, { type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
-import { errorMessage } from '../errors.js';
+import { backoffDelay, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { Decoder, type RawRecord, type Rejection } from './decode.js';
@@ -49,6 +49,7 @@ export class SpeedConsumer {
   private caughtUp = false;
   private running = false;
   private lastError: string | undefined;
+  private adminConnected = false;
   private readonly rejectLogged = new Set<string>();
 
   constructor(private readonly o: ConsumerOptions) {
@@ -69,7 +70,11 @@ export class SpeedConsumer {
     this.consumer.on(ev.REQUEST_TIMEOUT, (e) => { this.lastError = `request timeout to ${e.payload.broker}`; });
   }
 
-  async start(): Promise<void> {
+  /** Connects and starts consuming. A missing topic is waited for (readyz says so) rather
+   * than failing the start: the streaming job may create it later. */
+  async start(signal?: AbortSignal): Promise<void> {
+    await this.waitForTopic(signal);
+    if (signal?.aborted) return;
     if (this.o.deadLetterTopic !== undefined) {
       this.dlq = this.o.kafka.producer({ allowAutoTopicCreation: true, idempotent: false });
       await this.dlq.connect();
@@ -83,6 +88,27 @@ export class SpeedConsumer {
       eachBatch: (p) => this.eachBatch(p),
     });
     this.running = true;
+  }
+
+  private async waitForTopic(signal?: AbortSignal): Promise<void> {
+    const admin = this.o.kafka.admin();
+    try {
+      for (let attempt = 0; !signal?.aborted; attempt++) {
+        try {
+          if (attempt === 0 || !this.adminConnected) { await admin.connect(); this.adminConnected = true; }
+          const topics = await admin.listTopics();
+          if (topics.includes(this.o.topic)) { this.lastError = undefined; return; }
+          this.lastError = `topic "${this.o.topic}" does not exist (yet)`;
+        } catch (err) {
+          this.adminConnected = false;
+          this.lastError = `kafka unavailable: ${errorMessage(err)}`;
+        }
+        if (attempt % 10 === 0) this.o.log.warn({ topic: this.o.topic, reason: this.lastError }, 'waiting for the speed topic');
+        await new Promise((r) => setTimeout(r, backoffDelay(attempt, 250, 5_000)).unref());
+      }
+    } finally {
+      await admin.disconnect().catch((e: Error) => this.o.log.debug({ err: e.message }, 'admin disconnect failed'));
+    }
   }
 
   async stop(): Promise<void> {
