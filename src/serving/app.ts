@@ -3,6 +3,7 @@
 // (exact int64 digits) and sent as JSON strings.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
+import { LsError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Key } from '../speed/decode.js';
@@ -32,7 +33,7 @@ const MAX_TOP = 1000;
 
 const errorSchema = {
   type: 'object',
-  properties: { statusCode: { type: 'integer' }, error: { type: 'string' }, message: { type: 'string' } },
+  properties: { statusCode: { type: 'integer' }, error: { type: 'string' }, message: { type: 'string' }, code: { type: 'string' } },
 };
 
 function rowSchema(view: View) {
@@ -52,7 +53,8 @@ export function buildApp(d: AppDeps): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     routerOptions: { maxParamLength: MAX_KEY_LENGTH },
     bodyLimit: 1024,
-    ajv: { customOptions: { coerceTypes: 'array', allErrors: false } },
+    // unknown parameters are refused (a typo like ?limt=5 must not be silently ignored)
+    ajv: { customOptions: { coerceTypes: 'array', allErrors: false, removeAdditional: false } },
   });
   const tokenDigest = d.adminToken === undefined ? undefined : sha256(d.adminToken);
   const metricNames = d.view.metrics.map((m) => m.column);
@@ -68,8 +70,10 @@ export function buildApp(d: AppDeps): FastifyInstance {
   app.setErrorHandler((err: { statusCode?: number; validation?: unknown; message: string }, req, reply) => {
     const status = err.statusCode ?? 500;
     if (status >= 500) req.log.error({ err }, 'request failed');
-    const message = err.validation ? `invalid request: ${err.message}` : status >= 500 ? 'internal error' : err.message;
-    return reply.code(status).send({ statusCode: status, error: status >= 500 ? 'Internal Server Error' : 'Bad Request', message });
+    // our own errors say what went wrong (e.g. an int64 overflow of a merged key); others do not leak
+    const message = err.validation ? `invalid request: ${err.message}` : status < 500 || err instanceof LsError ? err.message : 'internal error';
+    const code = err instanceof LsError ? { code: err.code } : {};
+    return reply.code(status).send({ statusCode: status, error: status >= 500 ? 'Internal Server Error' : 'Bad Request', message, ...code });
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no route ${req.method} ${req.url.split('?')[0]}` }));
 
