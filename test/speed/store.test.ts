@@ -1,0 +1,259 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { LsError } from '../../src/errors.js';
+import { INT64_MAX } from '../../src/int64.js';
+import { Decoder, OPEN_WINDOW, type Key, type Tombstone, type Update } from '../../src/speed/decode.js';
+import { SpeedStore } from '../../src/speed/store.js';
+import { TWEET_VIEW } from '../../src/view.js';
+
+const DAY = 86_400_000;
+
+function upd(key: Key, metrics: bigint[], version: bigint, win?: { start: number; end: number }): Update {
+  return win === undefined
+    ? { kind: 'update', key, window: OPEN_WINDOW, windowStart: -Infinity, windowEnd: Infinity, metrics, version }
+    : { kind: 'update', key, window: `${win.start}/${win.end}`, windowStart: win.start, windowEnd: win.end, metrics, version };
+}
+
+function tomb(key: Key, version: bigint): Tombstone {
+  return { kind: 'tombstone', key, version };
+}
+
+function metricsOf(store: SpeedStore, key: Key, window = OPEN_WINDOW): bigint[] | undefined {
+  return store.windows(key)?.get(window)?.metrics;
+}
+
+describe('SpeedStore in totals mode', () => {
+  test('store keeps the newer total when an older one arrives late', () => {
+    const s = new SpeedStore('totals');
+    assert.equal(s.apply(upd('London', [20n], 200n), 0, 5n), 'applied');
+    assert.equal(s.apply(upd('London', [10n], 100n), 0, 6n), 'stale');
+    assert.deepEqual(metricsOf(s, 'London'), [20n]);
+  });
+
+  test('store replaces an older total with a newer one in arrival order', () => {
+    const s = new SpeedStore('totals');
+    s.apply(upd('London', [10n], 100n), 0, 1n);
+    assert.equal(s.apply(upd('London', [20n], 200n), 0, 2n), 'applied');
+    assert.deepEqual(metricsOf(s, 'London'), [20n]);
+    assert.equal(s.windows('London')?.get(OPEN_WINDOW)?.version, 200n);
+  });
+
+  test('store gives a version tie to the later offset, whatever the arrival order', () => {
+    const a = new SpeedStore('totals');
+    a.apply(upd('k', [1n], 100n), 0, 10n);
+    assert.equal(a.apply(upd('k', [2n], 100n), 0, 11n), 'applied');
+    assert.deepEqual(metricsOf(a, 'k'), [2n]);
+
+    const b = new SpeedStore('totals');
+    b.apply(upd('k', [2n], 100n), 0, 11n);
+    assert.equal(b.apply(upd('k', [1n], 100n), 0, 10n), 'stale');
+    assert.deepEqual(metricsOf(b, 'k'), [2n]);
+  });
+
+  test('store reports a redelivered record as stale and leaves the entry alone', () => {
+    const s = new SpeedStore('totals');
+    const u = upd('k', [7n], 100n);
+    assert.equal(s.apply(u, 3, 42n), 'applied');
+    const gen = s.generation;
+    assert.equal(s.apply(u, 3, 42n), 'stale');
+    assert.equal(s.generation, gen);
+    assert.deepEqual(metricsOf(s, 'k'), [7n]);
+  });
+
+  test('store keeps the windows of one key as separate entries', () => {
+    const s = new SpeedStore('totals');
+    const w1 = { start: 0, end: DAY };
+    const w2 = { start: DAY, end: 2 * DAY };
+    s.apply(upd('k', [1n], 1n, w1), 0, 1n);
+    s.apply(upd('k', [2n], 1n, w2), 0, 2n);
+    s.apply(upd('k', [3n], 1n), 0, 3n);
+    assert.equal(s.windows('k')?.size, 3);
+    assert.equal(s.windowCount, 3);
+    assert.equal(s.keyCount, 1);
+    assert.deepEqual(metricsOf(s, 'k', `0/${DAY}`), [1n]);
+    assert.deepEqual(metricsOf(s, 'k', `${DAY}/${2 * DAY}`), [2n]);
+    assert.deepEqual(metricsOf(s, 'k'), [3n]);
+  });
+
+  test('store keeps the NULL key apart from the string "null"', () => {
+    const s = new SpeedStore('totals');
+    s.apply(upd(null, [1n], 1n), 0, 1n);
+    s.apply(upd('null', [2n], 1n), 0, 2n);
+    assert.deepEqual(metricsOf(s, null), [1n]);
+    assert.deepEqual(metricsOf(s, 'null'), [2n]);
+  });
+
+  test('store copies the metrics of an update so later changes to the update do not leak in', () => {
+    const s = new SpeedStore('totals');
+    const u = upd('k', [5n], 1n);
+    s.apply(u, 0, 1n);
+    u.metrics[0] = 99n;
+    assert.deepEqual(metricsOf(s, 'k'), [5n]);
+  });
+
+  test('store tombstone removes older entries of the key and leaves other keys', () => {
+    const s = new SpeedStore('totals');
+    s.apply(upd('k', [1n], 10n, { start: 0, end: DAY }), 0, 1n);
+    s.apply(upd('k', [2n], 20n), 0, 2n);
+    s.apply(upd('other', [3n], 10n), 0, 3n);
+    assert.equal(s.tombstone(tomb('k', 30n)), 'applied');
+    assert.equal(s.has('k'), false);
+    assert.equal(s.windowCount, 1);
+    assert.deepEqual(metricsOf(s, 'other'), [3n]);
+  });
+
+  test('store tombstone masks an older total that arrives after it', () => {
+    const s = new SpeedStore('totals');
+    s.tombstone(tomb('k', 30n));
+    assert.equal(s.apply(upd('k', [1n], 29n), 0, 5n), 'stale');
+    assert.equal(s.apply(upd('k', [1n], 30n), 0, 6n), 'stale');
+    assert.equal(s.has('k'), false);
+  });
+
+  test('store tombstone neither removes nor masks newer totals', () => {
+    const s = new SpeedStore('totals');
+    s.apply(upd('k', [5n], 40n), 0, 1n);
+    s.apply(upd('k', [1n], 10n, { start: 0, end: DAY }), 0, 2n);
+    s.tombstone(tomb('k', 30n));
+    assert.deepEqual(metricsOf(s, 'k'), [5n], 'the newer total stays');
+    assert.equal(s.windows('k')?.has(`0/${DAY}`), false, 'the older window goes');
+    assert.equal(s.apply(upd('k', [8n], 31n, { start: 0, end: DAY }), 0, 3n), 'applied');
+    assert.deepEqual(metricsOf(s, 'k', `0/${DAY}`), [8n]);
+  });
+
+  test('store tombstone of an unknown key is stale but still masks older totals', () => {
+    const s = new SpeedStore('totals');
+    assert.equal(s.tombstone(tomb('ghost', 50n)), 'stale');
+    assert.equal(s.apply(upd('ghost', [1n], 49n), 0, 1n), 'stale');
+    assert.equal(s.apply(upd('ghost', [1n], 51n), 0, 2n), 'applied');
+  });
+
+  test('a tombstone does not make later updates stale when versions come from a message field', () => {
+    // With VIEW_CONFIG versionField (e.g. a sequence number), updates are ordered by that field
+    // while a tombstone's version is the Kafka record timestamp (milliseconds since 1970).
+    const decoder = new Decoder({ ...TWEET_VIEW, versionField: 'seq' }, 4096);
+    const s = new SpeedStore('totals');
+    const first = decoder.decode({ key: null, value: Buffer.from('{"location":"k","count(id)":1,"seq":1}'), timestamp: '1764115200000' });
+    const del = decoder.decode({ key: Buffer.from('k'), value: null, timestamp: '1764115201000' });
+    const later = decoder.decode({ key: null, value: Buffer.from('{"location":"k","count(id)":7,"seq":2}'), timestamp: '1764115202000' });
+    assert.ok(first.kind === 'update' && del.kind === 'tombstone' && later.kind === 'update');
+    s.apply(first, 0, 0n);
+    s.tombstone(del);
+    assert.equal(s.has('k'), false);
+    assert.equal(s.apply(later, 0, 2n), 'applied', 'an update written after the tombstone must not be masked forever');
+    assert.deepEqual(metricsOf(s, 'k'), [7n, 0n, 0n, 0n]);
+  });
+});
+
+describe('SpeedStore in deltas mode', () => {
+  test('store adds increments in deltas mode', () => {
+    const s = new SpeedStore('deltas');
+    s.apply(upd('k', [1n, 10n], 1n), 0, 1n);
+    s.apply(upd('k', [2n, -3n], 2n), 0, 2n);
+    s.apply(upd('k', [4n, 0n], 1n), 1, 7n);
+    assert.deepEqual(metricsOf(s, 'k'), [7n, 7n]);
+    const e = s.windows('k')?.get(OPEN_WINDOW);
+    assert.equal(e?.version, 2n, 'the entry keeps the highest version');
+    assert.equal(e?.partition, 1);
+    assert.equal(e?.offset, 7n);
+  });
+
+  test('store in deltas mode keeps windows apart', () => {
+    const s = new SpeedStore('deltas');
+    s.apply(upd('k', [1n], 1n, { start: 0, end: DAY }), 0, 1n);
+    s.apply(upd('k', [2n], 1n), 0, 2n);
+    s.apply(upd('k', [3n], 1n, { start: 0, end: DAY }), 0, 3n);
+    assert.deepEqual(metricsOf(s, 'k', `0/${DAY}`), [4n]);
+    assert.deepEqual(metricsOf(s, 'k'), [2n]);
+  });
+
+  test('store tombstone in deltas mode removes every entry of the key', () => {
+    const s = new SpeedStore('deltas');
+    s.apply(upd('k', [1n], 100n), 0, 1n);
+    s.apply(upd('k', [1n], 100n, { start: 0, end: DAY }), 0, 2n);
+    assert.equal(s.tombstone(tomb('k', 1n)), 'applied');
+    assert.equal(s.has('k'), false);
+    assert.equal(s.windowCount, 0);
+  });
+
+  test('store throws LS_INT64_OVERFLOW on an overflowing delta and leaves the entry unchanged', () => {
+    const s = new SpeedStore('deltas');
+    s.apply(upd('k', [1n, INT64_MAX], 1n), 0, 1n);
+    assert.throws(() => s.apply(upd('k', [1n, 1n], 2n), 0, 2n), (err: unknown) => err instanceof LsError && err.code === 'LS_INT64_OVERFLOW');
+    // The update was refused as a whole: no metric of it may have been added (a retry of the
+    // batch would otherwise add the first metric again).
+    assert.deepEqual(metricsOf(s, 'k'), [1n, INT64_MAX]);
+  });
+});
+
+describe('SpeedStore eviction and partitions', () => {
+  test('store evicts windows that end at or before the watermark and keeps the rest', () => {
+    const s = new SpeedStore('totals');
+    s.apply(upd('a', [1n], 1n, { start: 0, end: DAY }), 0, 1n);
+    s.apply(upd('a', [2n], 1n, { start: DAY, end: 2 * DAY }), 0, 2n);
+    s.apply(upd('a', [3n], 1n), 0, 3n);
+    s.apply(upd('b', [4n], 1n, { start: 0, end: DAY }), 0, 4n);
+    s.apply(upd(null, [5n], 1n, { start: DAY / 2, end: DAY + DAY / 2 }), 0, 5n);
+    assert.equal(s.evictBefore(DAY), 2);
+    assert.equal(s.windowCount, 3);
+    assert.equal(s.has('b'), false, 'a key whose windows are all evicted is gone');
+    assert.deepEqual([...(s.windows('a')?.keys() ?? [])].sort(), [OPEN_WINDOW, `${DAY}/${2 * DAY}`].sort());
+    assert.ok(s.has(null), 'a window straddling the watermark stays');
+  });
+
+  test('store never evicts the open window', () => {
+    const s = new SpeedStore('totals');
+    s.apply(upd('k', [1n], 1n), 0, 1n);
+    assert.equal(s.evictBefore(Number.MAX_SAFE_INTEGER), 0);
+    assert.deepEqual(metricsOf(s, 'k'), [1n]);
+  });
+
+  test('store drops the entries last written from revoked partitions', () => {
+    const s = new SpeedStore('totals');
+    s.apply(upd('a', [1n], 1n), 0, 1n);
+    s.apply(upd('b', [2n], 1n), 1, 1n);
+    s.apply(upd('c', [3n], 1n, { start: 0, end: DAY }), 2, 1n);
+    s.apply(upd('c', [4n], 1n), 1, 2n);
+    assert.equal(s.dropPartitions(new Set([1])), 2);
+    assert.equal(s.has('a'), true);
+    assert.equal(s.has('b'), false);
+    assert.equal(s.windows('c')?.size, 1);
+    assert.deepEqual(metricsOf(s, 'c', `0/${DAY}`), [3n]);
+    assert.equal(s.windowCount, 2);
+  });
+
+  test('store clear empties the store and forgets tombstones', () => {
+    const s = new SpeedStore('totals');
+    s.tombstone(tomb('k', 100n));
+    s.apply(upd('j', [1n], 1n), 0, 1n);
+    s.clear();
+    assert.equal(s.keyCount, 0);
+    assert.equal(s.windowCount, 0);
+    assert.equal(s.apply(upd('k', [1n], 50n), 0, 2n), 'applied');
+  });
+});
+
+describe('SpeedStore change notifications', () => {
+  test('store tells its listeners which key changed', () => {
+    const s = new SpeedStore('totals');
+    const seen: Key[] = [];
+    s.onChange((k) => seen.push(k));
+    s.apply(upd('a', [1n], 1n), 0, 1n);
+    s.apply(upd(null, [1n], 1n), 0, 2n);
+    s.apply(upd('a', [0n], 0n), 0, 3n); // stale: no notification
+    s.tombstone(tomb('a', 5n));
+    s.apply(upd('e', [1n], 1n, { start: 0, end: DAY }), 0, 4n);
+    s.evictBefore(DAY);
+    assert.deepEqual(seen, ['a', null, 'a', 'e']);
+  });
+
+  test('store bumps its generation on every change and only then', () => {
+    const s = new SpeedStore('totals');
+    const g0 = s.generation;
+    s.apply(upd('a', [1n], 2n), 0, 1n);
+    const g1 = s.generation;
+    assert.ok(g1 > g0);
+    s.apply(upd('a', [1n], 1n), 0, 2n);
+    assert.equal(s.generation, g1);
+  });
+});
