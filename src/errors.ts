@@ -61,7 +61,7 @@ export function isRetryable(err: unknown): boolean {
   return e.cause !== undefined && e.cause !== err ? isRetryable(e.cause) : false;
 }
 
-/** Exponential backoff with full jitter: a random delay in [0, min(cap, base * 2^attempt)]. */
+/** Exponential backoff with equal jitter: a random delay in [c/2, c], c = min(cap, base * 2^attempt). */
 export function backoffDelay(attempt: number, baseMs = 200, capMs = 10_000, random = Math.random): number {
   const ceiling = Math.min(capMs, baseMs * 2 ** attempt);
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);

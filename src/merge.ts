@@ -17,7 +17,8 @@ export interface SpeedWindow {
 export type WindowFate = 'added' | 'covered' | 'straddling';
 
 export function windowFate(w: Pick<SpeedWindow, 'start' | 'end'>, watermark: number | undefined): WindowFate {
-  if (watermark === undefined || w.start >= watermark) return 'added';
+  // the open window (no window struct: end = Infinity) is always on top of the batch
+  if (watermark === undefined || w.start >= watermark || w.end === Infinity) return 'added';
   if (w.end <= watermark) return 'covered';
   return 'straddling';
 }

@@ -10,9 +10,10 @@ import type { BatchSnapshot } from '../batch/snapshot.js';
 import type { Logger } from '../log.js';
 import { mergeAll, speedPart } from '../merge.js';
 import type { Metrics } from '../metrics.js';
-import type { Key } from '../speed/decode.js';
-import type { SpeedStore } from '../speed/store.js';
-import type { Row, Warehouse } from '../warehouse/warehouse.js';
+import { OPEN_WINDOW, type Key } from '../speed/decode.js';
+import type { SpeedStore, TombstoneEntry, WindowEntry } from '../speed/store.js';
+import type { Cell } from '../warehouse/bulk.js';
+import type { CrashPoint, Row, Warehouse } from '../warehouse/warehouse.js';
 
 export interface FlushResult {
   readonly snapshotId: string;
@@ -39,6 +40,8 @@ export interface FlusherDeps {
   readonly afterSwap?: (positions: Record<string, string>) => Promise<void>;
   readonly log: Logger;
   readonly metrics: Metrics;
+  /** Test hook (LS_CRASH_AT): kill the process at a named point of the flush. */
+  readonly crash?: CrashPoint;
 }
 
 export class Flusher {
@@ -101,15 +104,16 @@ export class Flusher {
     if (this.timer) clearTimeout(this.timer);
   }
 
-  /** Captures one consistent cut, synchronously: nothing is applied while this runs. */
-  private capture(): { batch: BatchSnapshot; speed: Map<Key, bigint[]>; positions: Record<string, string> } {
+  /** Captures one consistent cut, synchronously: nothing is applied while this runs. The store's
+   * entries are immutable, so holding references to them is a snapshot. */
+  private capture(): Cut {
     const batch = this.d.batch();
     const speed = new Map<Key, bigint[]>();
     for (const [key, wins] of this.d.speed.entries()) {
       const s = speedPart(wins.values(), this.d.metricCount, batch.watermark);
       if (s !== undefined) speed.set(key, s);
     }
-    return { batch, speed, positions: this.d.positions() };
+    return { batch, speed, state: this.d.speed.cut(), positions: this.d.positions() };
   }
 
   private async flushOnce(): Promise<FlushResult> {
@@ -117,10 +121,11 @@ export class Flusher {
     const id = this.nextId++;
     try {
       const cut = this.capture();
+      const crash = this.d.crash ?? (() => undefined);
       const rows = await this.d.warehouse.retry('flush: bulk write', () =>
-        this.d.warehouse.writeStaging(rowsOf(mergeAll(cut.batch, cut.speed))));
+        this.d.warehouse.writeStaging(rowsOf(mergeAll(cut.batch, cut.speed), crash), stateRows(cut.state, this.d.metricCount)));
       await this.d.warehouse.retry('flush: swap', () =>
-        this.d.warehouse.swap({ snapshotId: id, rows, batchWatermarkMs: cut.batch.watermark, offsets: cut.positions }));
+        this.d.warehouse.swap({ snapshotId: id, rows, batchWatermarkMs: cut.batch.watermark, offsets: cut.positions }, crash));
       const ms = Math.round(performance.now() - started);
       this.last = { id, at: new Date(), rows, ms };
       this.lastError = undefined;
@@ -141,6 +146,27 @@ export class Flusher {
   }
 }
 
-function* rowsOf(rows: Iterable<{ key: Key; metrics: readonly bigint[] }>): Generator<Row> {
-  for (const r of rows) yield [r.key, r.metrics];
+interface Cut {
+  readonly batch: BatchSnapshot;
+  readonly speed: Map<Key, bigint[]>;
+  readonly state: { entries: WindowEntry[]; tombstones: TombstoneEntry[] };
+  readonly positions: Record<string, string>;
+}
+
+function* rowsOf(rows: Iterable<{ key: Key; metrics: readonly bigint[] }>, crash: CrashPoint): Generator<Row> {
+  let n = 0;
+  for (const r of rows) {
+    yield [r.key, r.metrics];
+    if (++n === 1000) crash('bulk-write');
+  }
+  if (n < 1000) crash('bulk-write');
+}
+
+/** The speed store as rows of the speed-state table (see sql.speedStateColumns). */
+function* stateRows(state: Cut['state'], metricCount: number): Generator<readonly Cell[]> {
+  for (const e of state.entries) {
+    yield [e.partition, e.offset, 'w', e.key, e.window === OPEN_WINDOW ? null : e.start, e.window === OPEN_WINDOW ? null : e.end, e.version, ...e.metrics];
+  }
+  const zeros = new Array<bigint>(metricCount).fill(0n);
+  for (const t of state.tombstones) yield [t.partition, 0n, 't', t.key, null, null, t.version, ...zeros];
 }

@@ -211,7 +211,7 @@ export class SpeedConsumer {
         if (res === 'applied') metrics.updatesApplied.inc({ kind: 'update' });
         else metrics.updatesStale.inc();
       } else if (d.kind === 'tombstone') {
-        store.tombstone(d);
+        store.tombstone(d, partition);
         metrics.updatesApplied.inc({ kind: 'tombstone' });
       } else {
         this.reject(rec, partition, msg.offset, d);

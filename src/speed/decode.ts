@@ -24,7 +24,9 @@ export interface Update {
 export interface Tombstone {
   readonly kind: 'tombstone';
   readonly key: Key;
-  readonly version: bigint;
+  /** The record timestamp; undefined when versions come from a message field (a tombstone has
+   * no fields, so it cannot be ordered against them: it then masks nothing). */
+  readonly version: bigint | undefined;
 }
 
 export const REJECT_REASONS = [
@@ -57,6 +59,15 @@ export class Decoder {
   ) {}
 
   decode(rec: RawRecord): Decoded {
+    try {
+      return this.decodeUnsafe(rec);
+    } catch (err) {
+      // e.g. the lossless re-parse refusing a duplicate field that JSON.parse accepted
+      return reject('bad_json', (err as Error).message);
+    }
+  }
+
+  private decodeUnsafe(rec: RawRecord): Decoded {
     const size = (rec.value?.length ?? 0) + (rec.key?.length ?? 0);
     if (size > this.maxRecordBytes) return reject('oversize', `${size} bytes > ${this.maxRecordBytes}`);
     if (rec.value === null) return this.tombstone(rec);
@@ -100,7 +111,8 @@ export class Decoder {
 
   private tombstone(rec: RawRecord): Tombstone | Rejection {
     if (rec.key === null || rec.key.length === 0) return reject('tombstone_without_key', 'null value and no record key');
-    return { kind: 'tombstone', key: rec.key.toString('utf8'), version: BigInt(rec.timestamp) };
+    const version = this.view.versionField === undefined ? BigInt(rec.timestamp) : undefined;
+    return { kind: 'tombstone', key: rec.key.toString('utf8'), version };
   }
 
   private key(v: unknown, exactValue: () => unknown): Key | Rejection {

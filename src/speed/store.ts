@@ -8,14 +8,24 @@
 import { addInto } from '../int64.js';
 import type { Key, Tombstone, Update } from './decode.js';
 
+/** Immutable: an update replaces the entry object, so a flush can keep references to the
+ * entries of its cut while consumption goes on. */
 export interface WindowEntry {
+  readonly key: Key;
   readonly window: string;
   readonly start: number;
   readonly end: number;
-  metrics: bigint[];
-  version: bigint;
-  partition: number;
-  offset: bigint;
+  readonly metrics: readonly bigint[];
+  readonly version: bigint;
+  readonly partition: number;
+  readonly offset: bigint;
+}
+
+/** A tombstone's masking version, per key (totals mode), as persisted in checkpoints. */
+export interface TombstoneEntry {
+  readonly key: Key;
+  readonly version: bigint;
+  readonly partition: number;
 }
 
 export type ApplyResult = 'applied' | 'stale';
@@ -24,7 +34,7 @@ export type Mode = 'totals' | 'deltas';
 
 export class SpeedStore {
   private readonly keys = new Map<Key, Map<string, WindowEntry>>();
-  private readonly tombstones = new Map<Key, bigint>();
+  private readonly tombstones = new Map<Key, TombstoneEntry>();
   private readonly listeners: Array<(key: Key) => void> = [];
   private entryCount = 0;
   /** Bumped on every change; readers use it to know when derived views are out of date. */
@@ -59,7 +69,7 @@ export class SpeedStore {
   apply(u: Update, partition: number, offset: bigint): ApplyResult {
     if (this.mode === 'totals') {
       const masked = this.tombstones.get(u.key);
-      if (masked !== undefined && u.version <= masked) return 'stale';
+      if (masked !== undefined && u.version <= masked.version) return 'stale';
     }
     let wins = this.keys.get(u.key);
     if (wins === undefined) {
@@ -67,34 +77,57 @@ export class SpeedStore {
       this.keys.set(u.key, wins);
     }
     const cur = wins.get(u.window);
+    const entry = { key: u.key, window: u.window, start: u.windowStart, end: u.windowEnd, partition, offset };
     if (cur === undefined) {
-      wins.set(u.window, { window: u.window, start: u.windowStart, end: u.windowEnd, metrics: u.metrics.slice(), version: u.version, partition, offset });
+      wins.set(u.window, { ...entry, metrics: u.metrics.slice(), version: u.version });
       this.entryCount++;
     } else if (this.mode === 'deltas') {
-      addInto(cur.metrics, u.metrics, `speed ${String(u.key)}`);
-      if (u.version > cur.version) cur.version = u.version;
-      cur.partition = partition;
-      cur.offset = offset;
+      const sum = cur.metrics.slice();
+      addInto(sum, u.metrics, `speed ${String(u.key)}`);
+      wins.set(u.window, { ...entry, metrics: sum, version: u.version > cur.version ? u.version : cur.version });
     } else {
       // Newer version wins; on a tie the later offset. A redelivered record is a tie that loses.
       if (u.version < cur.version || (u.version === cur.version && offset <= cur.offset)) return 'stale';
-      cur.metrics = u.metrics.slice();
-      cur.version = u.version;
-      cur.partition = partition;
-      cur.offset = offset;
+      wins.set(u.window, { ...entry, metrics: u.metrics.slice(), version: u.version });
     }
     this.changed(u.key);
     return 'applied';
   }
 
-  tombstone(t: Tombstone): ApplyResult {
+  /** Puts back an entry saved in a checkpoint (no version check: the store holds nothing of its
+   * partition yet). */
+  restore(e: WindowEntry): void {
+    let wins = this.keys.get(e.key);
+    if (wins === undefined) {
+      wins = new Map();
+      this.keys.set(e.key, wins);
+    }
+    if (!wins.has(e.window)) this.entryCount++;
+    wins.set(e.window, e);
+    this.changed(e.key);
+  }
+
+  restoreTombstone(t: TombstoneEntry): void {
     const prev = this.tombstones.get(t.key);
-    if (this.mode === 'totals' && (prev === undefined || t.version > prev)) this.tombstones.set(t.key, t.version);
+    if (prev === undefined || t.version > prev.version) this.tombstones.set(t.key, t);
+  }
+
+  /** Every entry and tombstone, for a checkpoint. Synchronous: one consistent cut. */
+  cut(): { entries: WindowEntry[]; tombstones: TombstoneEntry[] } {
+    const entries: WindowEntry[] = [];
+    for (const wins of this.keys.values()) for (const e of wins.values()) entries.push(e);
+    return { entries, tombstones: [...this.tombstones.values()] };
+  }
+
+  tombstone(t: Tombstone, partition = -1): ApplyResult {
+    const prev = this.tombstones.get(t.key);
+    const version = t.version;
+    if (this.mode === 'totals' && version !== undefined && (prev === undefined || version > prev.version)) this.tombstones.set(t.key, { key: t.key, version, partition });
     const wins = this.keys.get(t.key);
     if (wins === undefined) return 'stale';
-    if (this.mode === 'totals') {
+    if (this.mode === 'totals' && version !== undefined) {
       // Only entries older than the tombstone go; a newer total already seen stays.
-      for (const [id, e] of wins) if (e.version <= t.version) { wins.delete(id); this.entryCount--; }
+      for (const [id, e] of wins) if (e.version <= version) { wins.delete(id); this.entryCount--; }
       if (wins.size === 0) this.keys.delete(t.key);
     } else {
       this.entryCount -= wins.size;
@@ -130,6 +163,7 @@ export class SpeedStore {
       if (wins.size === 0) this.keys.delete(key);
       if (touched) this.changed(key);
     }
+    for (const [key, t] of this.tombstones) if (partitions.has(t.partition)) this.tombstones.delete(key);
     this.entryCount -= dropped;
     return dropped;
   }

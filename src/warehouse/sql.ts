@@ -27,7 +27,16 @@ export function qualified(t: TableName): string {
 }
 
 function columns(view: View): string {
-  return [view.keyColumn, ...view.metrics.map((m) => m.column)].map(ident).join(', ');
+  return viewColumns(view).map(ident).join(', ');
+}
+
+export function viewColumns(view: View): string[] {
+  return [view.keyColumn, ...view.metrics.map((m) => m.column)];
+}
+
+/** Columns of the speed-state table (the checkpointed speed layer), in write order. */
+export function speedStateColumns(view: View): string[] {
+  return ['ls_partition', 'ls_offset', 'ls_kind', 'ls_key', 'ls_window_start', 'ls_window_end', 'ls_version', ...view.metrics.map((m) => m.column)];
 }
 
 export const sql = {
@@ -45,18 +54,24 @@ export const sql = {
   createStaging: (view: View, t: TableName, d: DialectProfile) =>
     `CREATE TABLE ${qualified(t)} (${ident(view.keyColumn)} ${d.keyType}, ${view.metrics.map((m) => `${ident(m.column)} bigint NOT NULL`).join(', ')})`,
 
-  copyIn: (view: View, t: TableName) => `COPY ${qualified(t)} (${columns(view)}) FROM STDIN`,
+  createSpeedState: (view: View, t: TableName, d: DialectProfile) =>
+    `CREATE TABLE ${qualified(t)} (ls_partition integer NOT NULL, ls_offset bigint NOT NULL, ls_kind char(1) NOT NULL, ls_key ${d.keyType}, ls_window_start bigint, ls_window_end bigint, ls_version bigint NOT NULL, ${view.metrics.map((m) => `${ident(m.column)} bigint NOT NULL`).join(', ')})`,
+
+  selectSpeedState: (view: View, t: TableName) =>
+    `SELECT ${speedStateColumns(view).map(ident).join(', ')} FROM ${qualified(t)} WHERE ls_partition = $1`,
+
+  copyIn: (t: TableName, cols: readonly string[]) => `COPY ${qualified(t)} (${cols.map(ident).join(', ')}) FROM STDIN`,
 
   /** INSERT of `rows` rows with positional parameters. */
-  insertRows: (view: View, t: TableName, rows: number) => {
-    const width = 1 + view.metrics.length;
+  insertRows: (t: TableName, cols: readonly string[], rows: number) => {
+    const width = cols.length;
     const tuples: string[] = [];
     for (let r = 0; r < rows; r++) {
       const ps: string[] = [];
       for (let c = 1; c <= width; c++) ps.push(`$${r * width + c}`);
       tuples.push(`(${ps.join(', ')})`);
     }
-    return `INSERT INTO ${qualified(t)} (${columns(view)}) VALUES ${tuples.join(', ')}`;
+    return `INSERT INTO ${qualified(t)} (${cols.map(ident).join(', ')}) VALUES ${tuples.join(', ')}`;
   },
 
   renameTable: (from: TableName, toName: string) => `ALTER TABLE ${qualified(from)} RENAME TO ${ident(toName)}`,

@@ -1,16 +1,19 @@
 // The warehouse connection: a pg pool, the dialect profile, retries of what is retryable, and the
 // few operations the rest of the service needs (stream the batch table, bulk-write a staging
 // table, swap it in with a checkpoint). SQL text comes only from ./sql.ts.
-import { once } from 'node:events';
 import pg from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
 import QueryStream from 'pg-query-stream';
 import { backoffDelay, errorMessage, isRetryable, LsError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Key } from '../speed/decode.js';
 import type { View } from '../view.js';
 import { detectDialect, PROFILES, type DialectProfile } from './dialect.js';
-import { parseTable, sibling, sql, type TableName } from './sql.js';
+import { bulkWrite, copyRowLine, type Cell } from './bulk.js';
+import { parseTable, sibling, speedStateColumns, sql, viewColumns, type TableName } from './sql.js';
+
+/** Test hook: kills the process at a named point of the flush (LS_CRASH_AT); a no-op otherwise. */
+export type CrashPoint = (point: string) => void;
+const noCrash: CrashPoint = () => undefined;
 
 export interface WarehouseOptions {
   readonly url: string;
@@ -54,6 +57,9 @@ export class Warehouse {
   readonly staging: TableName;
   readonly previous: TableName;
   readonly checkpoints: TableName;
+  readonly speedState: TableName;
+  readonly speedStaging: TableName;
+  readonly speedPrevious: TableName;
   private profile: DialectProfile | undefined;
   private readonly log: Logger;
 
@@ -64,6 +70,9 @@ export class Warehouse {
     this.staging = sibling(this.serving, '_next');
     this.previous = sibling(this.serving, '_prev');
     this.checkpoints = sibling(this.serving, '_checkpoint');
+    this.speedState = sibling(this.serving, '_speed');
+    this.speedStaging = sibling(this.serving, '_speed_next');
+    this.speedPrevious = sibling(this.serving, '_speed_prev');
     this.pool = new pg.Pool({
       connectionString: opts.url.replace(/^redshift:/, 'postgres:'),
       max: opts.poolSize ?? 4,
@@ -151,92 +160,66 @@ export class Warehouse {
   /** Removes what a crashed flush may have left: the staging table and the previous table. */
   async cleanLeftovers(): Promise<void> {
     await this.retry('clean leftovers', async () => {
-      await this.pool.query(sql.dropTableIfExists(this.staging));
-      await this.pool.query(sql.dropTableIfExists(this.previous));
+      for (const t of [this.staging, this.previous, this.speedStaging, this.speedPrevious]) await this.pool.query(sql.dropTableIfExists(t));
     });
   }
 
-  /** (Re)creates the staging table and bulk-writes the rows into it. */
-  async writeStaging(rows: Iterable<Row>): Promise<number> {
+  /** Writes the staging tables of one snapshot: the merged rows, and the speed state that the
+   * checkpoint refers to. Each is (re)created, then bulk-written. */
+  async writeStaging(rows: Iterable<Row>, speedState: Iterable<readonly Cell[]>): Promise<number> {
     const client = await this.pool.connect();
     try {
+      const view = this.opts.view;
       await client.query(sql.dropTableIfExists(this.staging));
-      await client.query(sql.createStaging(this.opts.view, this.staging, this.dialect));
-      return this.dialect.bulkWrite === 'copy' ? await this.copyRows(client, rows) : await this.insertRows(client, rows);
+      await client.query(sql.createStaging(view, this.staging, this.dialect));
+      const n = await bulkWrite(client, this.dialect, this.staging, viewColumns(view), mapRows(rows));
+      await client.query(sql.dropTableIfExists(this.speedStaging));
+      await client.query(sql.createSpeedState(view, this.speedStaging, this.dialect));
+      await bulkWrite(client, this.dialect, this.speedStaging, speedStateColumns(view), speedState);
+      return n;
     } finally {
       client.release();
     }
   }
 
-  private async copyRows(client: pg.PoolClient, rows: Iterable<Row>): Promise<number> {
-    const stream = client.query(copyFrom(sql.copyIn(this.opts.view, this.staging)));
-    const done = new Promise<void>((resolve, reject) => {
-      stream.on('finish', resolve);
-      stream.on('error', reject);
-    });
+  /** Streams the checkpointed speed state of one partition. */
+  async streamSpeedState(partition: number, onRow: (row: unknown[]) => void): Promise<number> {
+    const exists = await this.pool.query(sql.tableExists(this.speedState));
+    if (!exists.rowCount) return 0;
+    const client = await this.pool.connect();
     let n = 0;
-    let chunk = '';
     try {
-      for (const [key, metrics] of rows) {
-        chunk += copyLine(key, metrics);
+      const stream = client.query(new QueryStream(sql.selectSpeedState(this.opts.view, this.speedState), [partition], { batchSize: 10_000, rowMode: 'array', types: exactTypes } as never));
+      for await (const raw of stream as AsyncIterable<unknown[]>) {
+        onRow(raw);
         n++;
-        if (chunk.length >= 256 * 1024) {
-          if (!stream.write(chunk)) await Promise.race([once(stream, 'drain'), done]);
-          chunk = '';
-        }
       }
-      stream.end(chunk);
-    } catch (err) {
-      stream.destroy(err as Error);
-      await done.catch(() => undefined); // the write error is the one to report
-      throw err;
+      return n;
+    } finally {
+      client.release();
     }
-    await done;
-    return n;
   }
 
-  private async insertRows(client: pg.PoolClient, rows: Iterable<Row>): Promise<number> {
-    const width = 1 + this.opts.view.metrics.length;
-    const maxRows = Math.floor(this.dialect.maxParams / width);
-    const budget = this.dialect.maxStatementBytes;
-    let values: unknown[] = [];
-    let bytes = 0;
-    let n = 0;
-    const flush = async () => {
-      if (values.length === 0) return;
-      await client.query(sql.insertRows(this.opts.view, this.staging, values.length / width), values);
-      values = [];
-      bytes = 0;
-    };
-    for (const [key, metrics] of rows) {
-      // statement text per row (placeholders) + the values themselves, generously counted
-      const rowBytes = 16 * width + (key === null ? 4 : Buffer.byteLength(key)) + 20 * metrics.length;
-      if (values.length / width >= maxRows || bytes + rowBytes > budget) await flush();
-      values.push(key, ...metrics.map(String));
-      bytes += rowBytes;
-      n++;
-    }
-    await flush();
-    return n;
-  }
-
-  /** The swap, in one transaction: serving -> previous, staging -> serving, checkpoint row.
-   * The previous table is dropped afterwards, outside it: on Redshift a DROP inside would fail
-   * readers that are already running. */
-  async swap(info: SwapInfo): Promise<void> {
+  /** The swap, in one transaction: serving -> previous, staging -> serving (the same for the
+   * speed-state table), and the checkpoint row. The previous tables are dropped afterwards,
+   * outside it: on Redshift a DROP inside would fail readers that are already running. */
+  async swap(info: SwapInfo, crash: CrashPoint = noCrash): Promise<void> {
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
       if (this.dialect.lockTimeout) await client.query(sql.setLockTimeout(10_000));
-      await client.query(sql.dropTableIfExists(this.previous));
-      const exists = await client.query(sql.tableExists(this.serving));
-      if (exists.rowCount) await client.query(sql.renameTable(this.serving, this.previous.name));
-      await client.query(sql.renameTable(this.staging, this.serving.name));
+      for (const [live, next, prev] of [[this.serving, this.staging, this.previous], [this.speedState, this.speedStaging, this.speedPrevious]] as const) {
+        await client.query(sql.dropTableIfExists(prev));
+        const exists = await client.query(sql.tableExists(live));
+        if (exists.rowCount) await client.query(sql.renameTable(live, prev.name));
+        await client.query(sql.renameTable(next, live.name));
+      }
       await client.query(sql.insertCheckpoint(this.checkpoints).text, [
         info.snapshotId.toString(), this.serving.name, new Date(), info.rows,
         info.batchWatermarkMs === undefined ? null : Math.trunc(info.batchWatermarkMs), JSON.stringify(info.offsets),
       ]);
       await client.query(sql.pruneCheckpoints(this.checkpoints), [this.serving.name, (info.snapshotId - 100n).toString()]);
+      crash('swap-before-commit');
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch((e: Error) => this.log.warn({ err: e.message }, 'rollback after failed swap failed'));
@@ -244,7 +227,9 @@ export class Warehouse {
     } finally {
       client.release();
     }
+    crash('swap-after-commit');
     await this.pool.query(sql.dropTableIfExists(this.previous));
+    await this.pool.query(sql.dropTableIfExists(this.speedPrevious));
   }
 
   async close(): Promise<void> {
@@ -252,13 +237,11 @@ export class Warehouse {
   }
 }
 
-/** One row in COPY text format: tab-separated, \N for NULL, backslash escapes. */
+/** One merged row in COPY text format (kept for callers that write single rows). */
 export function copyLine(key: Key, metrics: readonly bigint[]): string {
-  let line = key === null ? '\\N' : escapeCopy(key);
-  for (const m of metrics) line += `\t${m}`;
-  return `${line}\n`;
+  return copyRowLine([key, ...metrics]);
 }
 
-function escapeCopy(s: string): string {
-  return /[\\\t\n\r]/.test(s) ? s.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r') : s;
+function* mapRows(rows: Iterable<Row>): Generator<readonly Cell[]> {
+  for (const [key, metrics] of rows) yield [key, ...metrics];
 }

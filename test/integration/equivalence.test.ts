@@ -92,7 +92,7 @@ test('serving_layer equals the classic SQL merge for batch-only, speed-only and 
   // HTTP agrees with the table for a key of each kind
   for (const row of service.slice(0, 5).concat(service.slice(-5))) {
     if (row[0] === null) continue;
-    const r = await svc.get(`/v1/counts/${encodeURIComponent(row[0])}`);
+    const r = await svc.get(`/v1/counts/${encodeURIComponent(row[0] as string)}`);
     assert.equal(r.text, `{"location":${JSON.stringify(row[0])},"count_id":${row[1]},"sum_followers_count":${row[2]},"sum_favorite_count":${row[3]},"sum_retweet_count":${row[4]}}`);
   }
   const nullRead = await svc.get('/v1/counts?nullKey=true');

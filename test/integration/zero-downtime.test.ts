@@ -60,7 +60,7 @@ test('while 20 flushes run, a reader looping over serving_layer never errors and
   for (const k of seen.keys()) assert.ok(expected.has(k), `reader saw ${k}, not one of the 21 snapshots`);
   assert.ok(seen.has(pair(base.count + 20, base.sum + added)), 'the last snapshot was seen');
   assert.ok(seen.size >= 15, `reader saw ${seen.size} distinct snapshots`);
-  // no leftovers: only the serving table and the checkpoint table remain
+  // no leftovers: only the serving table, the checkpoint table and the checkpointed speed state remain
   const { rows: tables } = await db.pool.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1`, [db.schema]);
-  assert.deepEqual(tables.map((r) => r.table_name), ['batch_layer', 'serving_layer', 'serving_layer_checkpoint']);
+  assert.deepEqual(tables.map((r) => r.table_name), ['batch_layer', 'serving_layer', 'serving_layer_checkpoint', 'serving_layer_speed']);
 });

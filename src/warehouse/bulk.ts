@@ -1,0 +1,89 @@
+// Bulk writes into a freshly created table: COPY FROM STDIN (streamed, with backpressure) where
+// the dialect has it, else multi-row INSERT chunks kept under the statement size and bind
+// parameter limits of the profile.
+import { once } from 'node:events';
+import type pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import type { DialectProfile } from './dialect.js';
+import { sql, type TableName } from './sql.js';
+
+/** A cell: text, integer, or NULL. */
+export type Cell = string | bigint | number | null;
+
+export async function bulkWrite(client: pg.PoolClient, d: DialectProfile, t: TableName, columns: readonly string[], rows: Iterable<readonly Cell[]>): Promise<number> {
+  return d.bulkWrite === 'copy' ? copyRows(client, t, columns, rows) : insertRows(client, d, t, columns, rows);
+}
+
+const CHUNK_CHARS = 256 * 1024;
+
+async function copyRows(client: pg.PoolClient, t: TableName, columns: readonly string[], rows: Iterable<readonly Cell[]>): Promise<number> {
+  const stream = client.query(copyFrom(sql.copyIn(t, columns)));
+  const done = new Promise<void>((resolve, reject) => {
+    stream.on('finish', resolve);
+    stream.on('error', reject);
+  });
+  let n = 0;
+  let chunk = '';
+  try {
+    for (const row of rows) {
+      chunk += copyRowLine(row);
+      n++;
+      if (chunk.length >= CHUNK_CHARS) {
+        // waiting for 'drain' hands the event loop back to reads and consumption
+        if (!stream.write(chunk)) await Promise.race([once(stream, 'drain'), done]);
+        chunk = '';
+      }
+    }
+    stream.end(chunk);
+  } catch (err) {
+    stream.destroy(err as Error);
+    await done.catch(() => undefined); // the error that stopped the rows is the one to report
+    throw err;
+  }
+  await done;
+  return n;
+}
+
+async function insertRows(client: pg.PoolClient, d: DialectProfile, t: TableName, columns: readonly string[], rows: Iterable<readonly Cell[]>): Promise<number> {
+  const width = columns.length;
+  const maxRows = Math.floor(d.maxParams / width);
+  let values: Cell[] = [];
+  let bytes = 0;
+  let n = 0;
+  const send = async () => {
+    if (values.length === 0) return;
+    await client.query(sql.insertRows(t, columns, values.length / width), values.map((v) => (typeof v === 'bigint' ? v.toString() : v)));
+    values = [];
+    bytes = 0;
+  };
+  for (const row of rows) {
+    const rowBytes = cellBytes(row) + 12 * width; // values + their placeholders "$12345, "
+    if (values.length / width >= maxRows || bytes + rowBytes > d.maxStatementBytes) await send();
+    values.push(...row);
+    bytes += rowBytes;
+    n++;
+  }
+  await send();
+  return n;
+}
+
+function cellBytes(row: readonly Cell[]): number {
+  let b = 0;
+  for (const c of row) b += c === null ? 4 : typeof c === 'string' ? Buffer.byteLength(c) : 20;
+  return b;
+}
+
+/** One row in COPY text format: tab-separated, \N for NULL, backslash escapes. */
+export function copyRowLine(row: readonly Cell[]): string {
+  let line = '';
+  for (let i = 0; i < row.length; i++) {
+    const c = row[i];
+    if (i > 0) line += '\t';
+    line += c === null || c === undefined ? '\\N' : typeof c === 'string' ? escapeCopy(c) : String(c);
+  }
+  return `${line}\n`;
+}
+
+function escapeCopy(s: string): string {
+  return /[\\\t\n\r]/.test(s) ? s.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r') : s;
+}
