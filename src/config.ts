@@ -30,6 +30,8 @@ export interface Config {
   readonly maxKeysPerRequest: number;
   readonly shutdownTimeoutMs: number;
   readonly statementTimeoutMs: number;
+  /** Testing only: kill the process at this flush point (bulk-write, swap-before-commit, swap-after-commit). */
+  readonly crashAt: string | undefined;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -170,6 +172,7 @@ export function loadConfig(env: Env): Config {
     maxKeysPerRequest: r.int('MAX_KEYS_PER_REQUEST', 100, 1, 10_000),
     shutdownTimeoutMs: r.duration('SHUTDOWN_TIMEOUT', '20s', 100),
     statementTimeoutMs: r.duration('WAREHOUSE_STATEMENT_TIMEOUT', '10m', 0),
+    crashAt: r.oneOf<string>('LS_CRASH_AT', ['', 'bulk-write', 'swap-before-commit', 'swap-after-commit'], '') || undefined,
   };
   const admin = cfg.adminToken;
   if (admin !== undefined && admin.length < 16) r.problems.push('ADMIN_TOKEN must be at least 16 characters (value not shown)');

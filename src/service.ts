@@ -14,7 +14,8 @@ import { buildApp, type Readiness } from './serving/app.js';
 import { Reads } from './serving/reads.js';
 import { Flusher } from './snapshot/flusher.js';
 import { SpeedConsumer } from './speed/consumer.js';
-import { Decoder } from './speed/decode.js';
+import { Decoder, OPEN_WINDOW, type Key } from './speed/decode.js';
+import { windowFate } from './merge.js';
 import { SpeedStore } from './speed/store.js';
 import { Warehouse } from './warehouse/warehouse.js';
 
@@ -55,6 +56,7 @@ export class Service {
         const evicted = this.store.evictBefore(snap.watermark);
         if (evicted > 0) log.info({ evicted, watermark: new Date(snap.watermark).toISOString() }, 'speed windows absorbed by the batch dropped');
       }
+      this.reportStraddling(snap.watermark);
       this.reads.batchReplaced();
     });
     this.kafka = new kafkajs.Kafka({
@@ -67,12 +69,16 @@ export class Service {
     this.consumer = new SpeedConsumer({
       kafka: this.kafka, topic: cfg.speedTopic, groupId: cfg.kafkaGroupId, deadLetterTopic: cfg.deadLetterTopic,
       decoder: new Decoder(view, cfg.maxRecordBytes), store: this.store, log: log.child({ component: 'speed' }), metrics: this.metrics,
+      restore: (ps) => this.flusher.exclusive(() => this.restorePartitions(ps)),
+      watermark: () => this.batch.snapshot.watermark,
     });
     this.flusher = new Flusher({
       warehouse: this.warehouse, batch: () => this.batch.snapshot, speed: this.store, metricCount: view.metrics.length,
       positions: () => this.consumer.positions(),
+      blockedBy: () => this.flushBlockedBy(),
       afterSwap: (positions) => this.consumer.commitForMonitoring(positions),
       log: log.child({ component: 'snapshot' }), metrics: this.metrics,
+      ...(cfg.crashAt !== undefined ? { crash: crashAt(cfg.crashAt, log) } : {}),
     });
     this.app = buildApp({
       view, reads: this.reads, metrics: this.metrics, log, adminToken: cfg.adminToken, maxKeysPerRequest: cfg.maxKeysPerRequest,
@@ -102,6 +108,59 @@ export class Service {
     const r = await this.flusher.flush();
     this.changedSinceFlush = false;
     return r;
+  }
+
+  /** Restores partitions' speed entries from the last checkpoint; returns their next offsets
+   * (a partition the checkpoint does not name is absent: read from its start). */
+  private async restorePartitions(partitions: number[]): Promise<Map<number, bigint>> {
+    const cp = await this.warehouse.latestCheckpoint();
+    const out = new Map<number, bigint>();
+    for (const p of partitions) {
+      const offset = cp?.offsets[String(p)];
+      if (offset === undefined) continue;
+      const n = await this.restorePartition(p);
+      out.set(p, BigInt(offset));
+      this.log.info({ partition: p, entries: n, offset, snapshotId: cp?.snapshotId.toString() }, 'partition restored from checkpoint');
+    }
+    return out;
+  }
+
+  private async restorePartition(partition: number): Promise<number> {
+    const m = this.cfg.view.metrics.length;
+    const n = await this.warehouse.streamSpeedState(partition, (row) => {
+      const [part, off, kind, key, start, end, version] = row as [number, bigint, string, string | null, bigint | null, bigint | null, bigint];
+      const metrics = (row.slice(7, 7 + m) as bigint[]);
+      if (kind === 't') this.store.restoreTombstone({ key, version, partition: part });
+      else this.store.restore({
+        key, partition: part, offset: off, version, metrics,
+        window: start === null ? OPEN_WINDOW : `${start}/${end}`,
+        start: start === null ? -Infinity : Number(start), end: end === null ? Infinity : Number(end),
+      });
+    });
+    this.metrics.speedRestored.inc(n);
+    return n;
+  }
+
+  /** Why a snapshot must not be written now, if it must not. */
+  private flushBlockedBy(): string | undefined {
+    if (!this.batch.status().loaded) return 'the batch layer has not been loaded yet (a snapshot without it would drop every batch row)';
+    if (this.consumer.restoringPartitions > 0) return 'partitions are being restored from the checkpoint';
+    return undefined;
+  }
+
+  /** Windows straddling the watermark are never added (they would count events twice): say so. */
+  private reportStraddling(watermark: number | undefined): void {
+    let n = 0;
+    let sample: { key: Key; window: string } | undefined;
+    if (watermark !== undefined) {
+      for (const [, wins] of this.store.entries()) {
+        for (const w of wins.values()) {
+          if (windowFate(w, watermark) === 'straddling') { n++; sample ??= { key: w.key, window: w.window }; }
+        }
+      }
+    }
+    this.metrics.straddlingWindows.set(n);
+    if (n > 0) this.log.warn({ straddling: n, sample, watermark: new Date(watermark as number).toISOString() }, 'speed windows straddle the batch watermark: not added to the merge (the batch holds part of them); align the batch boundary with window ends');
   }
 
   readiness(): Readiness {
@@ -156,6 +215,15 @@ export class Service {
     await this.warehouse.close().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'closing warehouse pool failed'));
     this.log.info('stopped');
   }
+}
+
+/** LS_CRASH_AT: a test hook that kills the process (SIGKILL, no cleanup) at a named flush point. */
+function crashAt(point: string, log: Logger) {
+  return (p: string) => {
+    if (p !== point) return;
+    log.warn({ point }, 'LS_CRASH_AT: killing the process');
+    process.kill(process.pid, 'SIGKILL');
+  };
 }
 
 /** Routes kafkajs's own log lines to pino. */

@@ -68,12 +68,13 @@ export function buildApp(d: AppDeps): FastifyInstance {
   });
 
   app.setErrorHandler((err: { statusCode?: number; validation?: unknown; message: string }, req, reply) => {
-    const status = err.statusCode ?? 500;
+    // an LsError that may pass (a flush postponed, a warehouse down) is 503: try again later
+    const status = err.statusCode ?? (err instanceof LsError && err.retryable ? 503 : 500);
     if (status >= 500) req.log.error({ err }, 'request failed');
     // our own errors say what went wrong (e.g. an int64 overflow of a merged key); others do not leak
     const message = err.validation ? `invalid request: ${err.message}` : status < 500 || err instanceof LsError ? err.message : 'internal error';
     const code = err instanceof LsError ? { code: err.code } : {};
-    return reply.code(status).send({ statusCode: status, error: status >= 500 ? 'Internal Server Error' : 'Bad Request', message, ...code });
+    return reply.code(status).send({ statusCode: status, error: status === 503 ? 'Service Unavailable' : status >= 500 ? 'Internal Server Error' : 'Bad Request', message, ...code });
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no route ${req.method} ${req.url.split('?')[0]}` }));
 

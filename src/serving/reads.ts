@@ -4,7 +4,7 @@
 // older than what the service has applied.
 import { LRUCache } from 'lru-cache';
 import type { BatchSnapshot } from '../batch/snapshot.js';
-import { mergeRow, speedPart, windowFate, type MergeStats } from '../merge.js';
+import { mergeRow, speedPart, windowFate } from '../merge.js';
 import type { Metrics } from '../metrics.js';
 import type { Key } from '../speed/decode.js';
 import type { SpeedStore } from '../speed/store.js';
@@ -23,7 +23,6 @@ export class Reads {
   private readonly cache: LRUCache<string, MergedValue>;
   private readonly topPrefix = new Map<number, Int32Array>(); // metric -> best batch rows, for the current snapshot
   private topCache: { key: string; batchId: number; gen: number; json: string } | undefined;
-  private readonly stats: MergeStats = { straddling: 0 };
 
   constructor(
     private readonly view: View,
@@ -106,10 +105,7 @@ export class Reads {
   private speedOf(key: Key, snap: BatchSnapshot): bigint[] | undefined {
     const wins = this.speed.windows(key);
     if (wins === undefined) return undefined;
-    const before = this.stats.straddling;
-    const s = speedPart(wins.values(), this.view.metrics.length, snap.watermark, this.stats);
-    if (this.stats.straddling > before) this.metrics.straddlingWindows.inc(this.stats.straddling - before);
-    return s;
+    return speedPart(wins.values(), this.view.metrics.length, snap.watermark);
   }
 
   // Keys with speed entries are merged one by one; keys without are batch-only, and the best of

@@ -37,6 +37,8 @@ export interface FlusherDeps {
   readonly speed: SpeedStore;
   readonly metricCount: number;
   readonly positions: () => Record<string, string>;
+  /** A reason not to flush now (checked inside the flush, after the lock), or undefined. */
+  readonly blockedBy?: () => string | undefined;
   readonly afterSwap?: (positions: Record<string, string>) => Promise<void>;
   readonly log: Logger;
   readonly metrics: Metrics;
@@ -52,6 +54,7 @@ export class Flusher {
   private last: { id: bigint; at: Date; rows: number; ms: number } | undefined;
   private lastError: { message: string; at: Date } | undefined;
   private stopped = false;
+  private lock: Promise<void> = Promise.resolve();
 
   constructor(private readonly d: FlusherDeps) {}
 
@@ -72,10 +75,24 @@ export class Flusher {
     };
   }
 
+  /** Runs fn while no flush runs (a flush waits for it): e.g. restoring a partition from the
+   * checkpoint, which must not interleave with the swap of the next checkpoint. */
+  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const prev = this.lock;
+    let release!: () => void;
+    this.lock = new Promise<void>((r) => { release = r; });
+    await prev;
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+
   flush(): Promise<FlushResult> {
     if (this.stopped) return Promise.reject(new LsError('LS_SHUTTING_DOWN', 'no new flush after stop'));
     if (!this.running) {
-      this.running = this.flushOnce().finally(() => { this.running = undefined; });
+      this.running = this.exclusive(() => this.flushOnce()).finally(() => { this.running = undefined; });
       return this.running;
     }
     this.queued ??= this.running.catch(() => undefined).then(() => {
@@ -118,6 +135,11 @@ export class Flusher {
 
   private async flushOnce(): Promise<FlushResult> {
     const started = performance.now();
+    const blocked = this.d.blockedBy?.();
+    if (blocked !== undefined) {
+      this.d.log.info({ reason: blocked }, 'flush postponed');
+      throw new LsError('LS_FLUSH', `not now: ${blocked}`, { retryable: true });
+    }
     const id = this.nextId++;
     try {
       const cut = this.capture();

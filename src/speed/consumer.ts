@@ -8,14 +8,12 @@
 //
 // Readiness: after a join, the consumer is "caught up" once every assigned partition has been
 // read up to the high watermark it had at join time.
-import kafkajs, { type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import { backoffDelay, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { Decoder, type RawRecord, type Rejection } from './decode.js';
 import type { SpeedStore } from './store.js';
-
-const { logLevel } = kafkajs;
 
 export interface ConsumerOptions {
   readonly kafka: Kafka;
@@ -26,8 +24,12 @@ export interface ConsumerOptions {
   readonly store: SpeedStore;
   readonly log: Logger;
   readonly metrics: Metrics;
-  /** Where to start a partition this process does not hold (from a checkpoint). */
-  readonly startOffset?: (partition: number) => bigint | undefined;
+  /** Restores a partition this process does not hold from the last checkpoint (its speed entries
+   * into the store) and returns the checkpointed next offset; undefined: no checkpoint, read the
+   * partition from its start. */
+  readonly restore?: (partitions: number[]) => Promise<Map<number, bigint>>;
+  /** Updates of windows ending at or before this (the batch watermark) are already in the batch. */
+  readonly watermark?: () => number | undefined;
 }
 
 export interface ConsumerStatus {
@@ -44,10 +46,15 @@ export class SpeedConsumer {
   /** partition -> next offset to apply (all records below it are in the store). */
   private readonly position = new Map<number, bigint>();
   private readonly highAtJoin = new Map<number, bigint>();
+  private readonly lowAtJoin = new Map<number, bigint>();
+  private readonly retentionWarned = new Set<number>();
+  private restoring = new Set<number>();
+  private generation = 0;
   private readonly lag = new Map<number, bigint>();
   private assigned = new Set<number>();
   private caughtUp = false;
   private running = false;
+  private stopped = false;
   private lastError: string | undefined;
   private adminConnected = false;
   private readonly rejectLogged = new Set<string>();
@@ -112,6 +119,7 @@ export class SpeedConsumer {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     if (!this.running) return;
     this.running = false;
     await this.consumer.disconnect();
@@ -131,12 +139,21 @@ export class SpeedConsumer {
     if (partitions.length > 0 && this.running) await this.consumer.commitOffsets(partitions);
   }
 
+  /** Partitions assigned but not yet restored: a checkpoint now would miss them. */
+  get restoringPartitions(): number {
+    return this.restoring.size;
+  }
+
   status(): ConsumerStatus {
     const lag: Record<string, string> = {};
     for (const [p, l] of this.lag) if (this.assigned.has(p)) lag[String(p)] = l.toString();
     return { running: this.running, assigned: [...this.assigned].sort((a, b) => a - b), caughtUp: this.caughtUp, lag, lastError: this.lastError };
   }
 
+  // On a join: revoked partitions are dropped; partitions this process still holds continue at
+  // its own position; newly assigned ones are paused while their checkpointed state is restored,
+  // then sought to the checkpointed offset (or 0) and resumed. Nothing is applied to a partition
+  // before its state is back.
   private onJoin(partitions: number[]): void {
     const next = new Set(partitions);
     const revoked = new Set([...this.assigned].filter((p) => !next.has(p)));
@@ -148,29 +165,57 @@ export class SpeedConsumer {
     this.assigned = next;
     this.caughtUp = false;
     this.highAtJoin.clear();
+    const generation = ++this.generation;
+    const fresh: number[] = [];
     for (const p of partitions) {
       const held = this.position.get(p);
-      const start = held ?? this.o.startOffset?.(p) ?? 0n;
-      if (held === undefined) this.position.set(p, start);
-      // seek() takes effect before the next fetch, so no record before `start` is applied
-      this.consumer.seek({ topic: this.o.topic, partition: p, offset: start.toString() });
+      if (held !== undefined) this.consumer.seek({ topic: this.o.topic, partition: p, offset: held.toString() });
+      else fresh.push(p);
     }
-    this.o.log.info({ partitions, positions: this.positions() }, 'joined consumer group');
-    void this.readHighWatermarks(partitions);
+    if (fresh.length > 0) {
+      this.restoring = new Set(fresh);
+      this.consumer.pause([{ topic: this.o.topic, partitions: fresh }]);
+      void this.restorePartitions(fresh, generation);
+    }
+    this.o.log.info({ partitions, restoring: fresh }, 'joined consumer group');
+    void this.readHighWatermarks(partitions, generation);
   }
 
-  private async readHighWatermarks(partitions: number[]): Promise<void> {
-    const admin = this.o.kafka.admin({ logLevel: logLevel.NOTHING } as never);
+  private async restorePartitions(partitions: number[], generation: number): Promise<void> {
+    for (let attempt = 0; generation === this.generation && !this.stopped; attempt++) {
+      try {
+        const offsets = (await this.o.restore?.(partitions)) ?? new Map<number, bigint>();
+        if (generation !== this.generation) { this.o.store.dropPartitions(new Set(partitions)); return; }
+        for (const p of partitions) {
+          const offset = offsets.get(p) ?? 0n;
+          this.position.set(p, offset);
+          this.consumer.seek({ topic: this.o.topic, partition: p, offset: offset.toString() });
+        }
+        this.restoring = new Set();
+        this.consumer.resume([{ topic: this.o.topic, partitions }]);
+        this.o.log.info({ positions: this.positions() }, 'partitions restored from the checkpoint; consuming');
+        this.checkCaughtUp();
+        return;
+      } catch (err) {
+        this.o.store.dropPartitions(new Set(partitions)); // a partial restore is undone; the next try starts clean
+        this.lastError = `restoring partitions from the checkpoint: ${errorMessage(err)}`;
+        const delay = backoffDelay(attempt, 500, 15_000);
+        this.o.log.warn({ err: errorMessage(err), partitions, retryInMs: delay }, 'could not restore partitions from the checkpoint; retrying');
+        await new Promise((r) => setTimeout(r, delay).unref());
+      }
+    }
+  }
+
+  private async readHighWatermarks(partitions: number[], generation: number): Promise<void> {
+    const admin = this.o.kafka.admin();
     try {
       await admin.connect();
       const offsets = await admin.fetchTopicOffsets(this.o.topic);
-      for (const o of offsets) if (partitions.includes(o.partition)) this.highAtJoin.set(o.partition, BigInt(o.high));
+      if (generation !== this.generation) return;
       for (const o of offsets) {
         if (!partitions.includes(o.partition)) continue;
-        // the log may start past our position (retention): reading resumes at its start
-        const pos = this.position.get(o.partition) ?? 0n;
-        if (pos < BigInt(o.low)) this.position.set(o.partition, BigInt(o.low));
-        this.setLag(o.partition, BigInt(o.high) - (this.position.get(o.partition) ?? 0n));
+        this.highAtJoin.set(o.partition, BigInt(o.high));
+        this.lowAtJoin.set(o.partition, BigInt(o.low));
       }
       this.checkCaughtUp();
     } catch (err) {
@@ -182,8 +227,18 @@ export class SpeedConsumer {
   }
 
   private checkCaughtUp(): void {
-    if (this.caughtUp || this.highAtJoin.size < this.assigned.size) return;
-    for (const [p, high] of this.highAtJoin) if ((this.position.get(p) ?? 0n) < high) return;
+    if (this.caughtUp || this.restoring.size > 0 || this.highAtJoin.size < this.assigned.size) return;
+    for (const [p, high] of this.highAtJoin) {
+      const pos = this.position.get(p);
+      if (pos === undefined) return;
+      const low = this.lowAtJoin.get(p) ?? 0n;
+      if (pos > 0n && pos < low && !this.retentionWarned.has(p)) {
+        // records after the checkpoint were deleted before this process read them
+        this.retentionWarned.add(p);
+        this.o.log.error({ partition: p, position: pos.toString(), logStart: low.toString() }, 'Kafka retention deleted speed records that no checkpoint holds: the speed state of this partition is incomplete; raise retention.ms above the checkpoint interval');
+      }
+      if ((pos > low ? pos : low) < high) return;
+    }
     this.caughtUp = true;
     this.o.log.info({ positions: this.positions() }, 'speed layer caught up with the topic');
   }
@@ -197,6 +252,7 @@ export class SpeedConsumer {
   private async eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     const { partition } = batch;
     const { store, decoder, metrics } = this.o;
+    if (this.restoring.has(partition)) return; // fetched before the pause took effect: not applied, not resolved
     let rejected: Array<{ rec: RawRecord; offset: string; r: Rejection }> | undefined;
     let lastHeartbeat = Date.now();
     for (const msg of batch.messages) {
@@ -206,7 +262,9 @@ export class SpeedConsumer {
       if (pos !== undefined && offset < pos) continue; // already applied (redelivery after a seek)
       const rec: RawRecord = { key: msg.key, value: msg.value, timestamp: msg.timestamp };
       const d = decoder.decode(rec);
-      if (d.kind === 'update') {
+      if (d.kind === 'update' && d.windowEnd <= (this.o.watermark?.() ?? -Infinity)) {
+        metrics.updatesCovered.inc(); // the batch already holds this window
+      } else if (d.kind === 'update') {
         const res = store.apply(d, partition, offset);
         if (res === 'applied') metrics.updatesApplied.inc({ kind: 'update' });
         else metrics.updatesStale.inc();
