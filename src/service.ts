@@ -3,6 +3,7 @@
 // load (retried in the background if the warehouse is down) -> Kafka consumer -> HTTP ->
 // schedules. stop(), in reverse: HTTP intake, consumer, final flush, pools, logger.
 // Both are idempotent and safe to call concurrently (the in-flight promise is shared).
+import { writeSync } from 'node:fs';
 import kafkajs, { type Kafka } from 'kafkajs';
 import type { FastifyInstance } from 'fastify';
 import { BatchLoader } from './batch/loader.js';
@@ -222,6 +223,8 @@ function crashAt(point: string, log: Logger) {
   return (p: string) => {
     if (p !== point) return;
     log.warn({ point }, 'LS_CRASH_AT: killing the process');
+    log.flush();
+    writeSync(2, `LS_CRASH_AT ${point}: SIGKILL\n`); // synchronous: the test reads it after the kill
     process.kill(process.pid, 'SIGKILL');
   };
 }

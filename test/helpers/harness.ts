@@ -1,6 +1,7 @@
 // Test harness for integration tests: every test gets its own PostgreSQL schema and its own Kafka
 // topic and consumer group, and registers their cleanup. Talks to the real services started by
 // scripts/services.sh (KAFKA_BROKERS / TEST_DATABASE_URL override the defaults).
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import type { TestContext } from 'node:test';
 import kafkajs, { type Message } from 'kafkajs';
@@ -174,3 +175,56 @@ export async function tableRows(db: Db, table: string): Promise<string[][]> {
 }
 
 export type { TestContext };
+
+export interface Child {
+  readonly url: string;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  output(): string;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+/** Runs the service as users do, a child process of src/main.ts, with the given environment
+ * (on top of the test defaults). Killed at the end of the test if still running. */
+export function spawnService(t: Cleanup, db: Db, topic: string, groupId: string, env: Record<string, string> = {}): Child {
+  const port = 20_000 + Math.floor(Math.random() * 30_000);
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    env: {
+      PATH: process.env.PATH,
+      KAFKA_BROKERS: BROKERS.join(','),
+      WAREHOUSE_URL: DATABASE_URL,
+      SPEED_TOPIC: topic,
+      KAFKA_GROUP_ID: groupId,
+      BATCH_TABLE: db.t('batch_layer'),
+      SERVING_TABLE: db.t('serving_layer'),
+      FLUSH_INTERVAL: '1h',
+      BATCH_RELOAD_INTERVAL: '1h',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      ADMIN_TOKEN,
+      LOG_LEVEL: 'info',
+      KAFKAJS_NO_PARTITIONER_WARNING: '1',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d) => { out += d; });
+  child.stderr.on('data', (d) => { out += d; });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  defer(t, async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  });
+  return { url: `http://127.0.0.1:${port}`, exited, output: () => out, kill: (s = 'SIGKILL') => { child.kill(s); } };
+}
+
+export async function httpGet(url: string): Promise<{ status: number; text: string } | undefined> {
+  try {
+    const res = await fetch(url);
+    return { status: res.status, text: await res.text() };
+  } catch {
+    return undefined; // not listening (yet, or any more)
+  }
+}
