@@ -2,7 +2,12 @@
 // (and several instances in one process) do not collide.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-export function createMetrics(withDefaults = true) {
+export interface MetricHooks {
+  /** Counted at scrape time. */
+  readonly straddlingWindows?: () => number;
+}
+
+export function createMetrics(withDefaults = true, hooks: MetricHooks = {}) {
   const registry = new Registry();
   if (withDefaults) collectDefaultMetrics({ register: registry, prefix: 'lambda_serving_' });
   const r = [registry];
@@ -15,7 +20,10 @@ export function createMetrics(withDefaults = true) {
     consumerLag: new Gauge({ name: 'lambda_serving_consumer_lag', help: 'Records between the consumed position and the partition high watermark', labelNames: ['partition'] as const, registers: r }),
     speedKeys: new Gauge({ name: 'lambda_serving_speed_keys', help: 'Keys held in the speed store', registers: r }),
     speedWindows: new Gauge({ name: 'lambda_serving_speed_windows', help: 'Key x window entries held in the speed store', registers: r }),
-    straddlingWindows: new Gauge({ name: 'lambda_serving_straddling_windows', help: 'Speed windows straddling the batch watermark: not added (they would count events twice); checked at each batch load and flush', registers: r }),
+    straddlingWindows: new Gauge({
+      name: 'lambda_serving_straddling_windows', help: 'Speed windows straddling the batch watermark: not added (they would count events twice)', registers: r,
+      collect() { if (hooks.straddlingWindows) this.set(hooks.straddlingWindows()); },
+    }),
     updatesCovered: new Counter({ name: 'lambda_serving_speed_updates_covered_total', help: 'Speed updates of windows that end at or before the batch watermark: already in the batch, not stored', registers: r }),
     speedRestored: new Counter({ name: 'lambda_serving_speed_entries_restored_total', help: 'Speed entries restored from the checkpoint on partition assignment', registers: r }),
     batchRows: new Gauge({ name: 'lambda_serving_batch_rows', help: 'Rows of the loaded batch snapshot', registers: r }),

@@ -41,7 +41,7 @@ export class Service {
   private changedSinceFlush = false;
 
   constructor(readonly cfg: Config, readonly log: Logger, opts: { defaultMetrics?: boolean } = {}) {
-    this.metrics = createMetrics(opts.defaultMetrics ?? true);
+    this.metrics = createMetrics(opts.defaultMetrics ?? true, { straddlingWindows: () => this.countStraddling().n });
     const view = cfg.view;
     this.store = new SpeedStore(cfg.speedMode);
     this.store.onChange(() => { this.changedSinceFlush = true; });
@@ -149,8 +149,8 @@ export class Service {
     return undefined;
   }
 
-  /** Windows straddling the watermark are never added (they would count events twice): say so. */
-  private reportStraddling(watermark: number | undefined): void {
+  private countStraddling(): { n: number; sample: { key: Key; window: string } | undefined } {
+    const watermark = this.batch.snapshot.watermark;
     let n = 0;
     let sample: { key: Key; window: string } | undefined;
     if (watermark !== undefined) {
@@ -160,7 +160,12 @@ export class Service {
         }
       }
     }
-    this.metrics.straddlingWindows.set(n);
+    return { n, sample };
+  }
+
+  /** Windows straddling the watermark are never added (they would count events twice): say so. */
+  private reportStraddling(watermark: number | undefined): void {
+    const { n, sample } = this.countStraddling();
     if (n > 0) this.log.warn({ straddling: n, sample, watermark: new Date(watermark as number).toISOString() }, 'speed windows straddle the batch watermark: not added to the merge (the batch holds part of them); align the batch boundary with window ends');
   }
 
@@ -176,6 +181,8 @@ export class Service {
     if (batch.loaded && batch.lastError) degraded.push(`batch reload failing, serving the snapshot of ${batch.loadedAt}: ${batch.lastError}`);
     if (speed.lastError) degraded.push(`kafka: ${speed.lastError}`);
     if (flush.lastError) degraded.push(`last flush failed: ${flush.lastError}`);
+    const wh = this.warehouse.failing;
+    if (wh) degraded.push(`warehouse: ${wh.what} failing since ${wh.at.toISOString()}: ${wh.message}`);
     return { ready: notReady.length === 0, notReady, degraded, detail: { batch, speed, flush, cacheEntries: this.reads.cacheSize } };
   }
 

@@ -32,6 +32,9 @@ export interface ConsumerOptions {
   readonly watermark?: () => number | undefined;
 }
 
+/** No successful fetch for this long: the broker is out of reach (fetches return every 100 ms). */
+const STALL_MS = 5_000;
+
 export interface ConsumerStatus {
   readonly running: boolean;
   readonly assigned: number[];
@@ -55,6 +58,7 @@ export class SpeedConsumer {
   private caughtUp = false;
   private running = false;
   private stopped = false;
+  private lastFetchAt: number | undefined;
   private lastError: string | undefined;
   private adminConnected = false;
   private readonly rejectLogged = new Set<string>();
@@ -74,6 +78,8 @@ export class SpeedConsumer {
       o.log.error({ err: e.payload.error, restart: e.payload.restart }, 'kafka consumer crashed');
     });
     this.consumer.on(ev.CONNECT, () => { this.lastError = undefined; });
+    // fetches return every maxWaitTime even when idle: a gap means the broker is out of reach
+    this.consumer.on(ev.FETCH, () => { this.lastFetchAt = Date.now(); });
     this.consumer.on(ev.REQUEST_TIMEOUT, (e) => { this.lastError = `request timeout to ${e.payload.broker}`; });
   }
 
@@ -147,7 +153,9 @@ export class SpeedConsumer {
   status(): ConsumerStatus {
     const lag: Record<string, string> = {};
     for (const [p, l] of this.lag) if (this.assigned.has(p)) lag[String(p)] = l.toString();
-    return { running: this.running, assigned: [...this.assigned].sort((a, b) => a - b), caughtUp: this.caughtUp, lag, lastError: this.lastError };
+    const sinceFetch = this.lastFetchAt === undefined ? undefined : Date.now() - this.lastFetchAt;
+    const stalled = this.running && sinceFetch !== undefined && sinceFetch > STALL_MS ? `no fetch from Kafka for ${Math.round(sinceFetch / 1000)}s` : undefined;
+    return { running: this.running, assigned: [...this.assigned].sort((a, b) => a - b), caughtUp: this.caughtUp, lag, lastError: stalled ?? this.lastError };
   }
 
   // On a join: revoked partitions are dropped; partitions this process still holds continue at

@@ -61,6 +61,8 @@ export class Warehouse {
   readonly speedStaging: TableName;
   readonly speedPrevious: TableName;
   private profile: DialectProfile | undefined;
+  /** The last warehouse operation that failed, until it succeeds again (for /readyz). */
+  failing: { what: string; message: string; at: Date } | undefined;
   private readonly log: Logger;
 
   constructor(private readonly opts: WarehouseOptions) {
@@ -106,8 +108,11 @@ export class Warehouse {
   async retry<T>(what: string, op: () => Promise<T>, attempts = 6, signal?: AbortSignal): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await op();
+        const result = await op();
+        if (this.failing?.what === what) this.failing = undefined;
+        return result;
       } catch (err) {
+        this.failing = { what, message: errorMessage(err), at: new Date() };
         if (!isRetryable(err) || attempt + 1 >= attempts || signal?.aborted) throw err;
         const delay = backoffDelay(attempt);
         this.log.warn({ what, attempt: attempt + 1, delayMs: delay, err: errorMessage(err), code: (err as { code?: string }).code }, 'retryable warehouse error; retrying');
