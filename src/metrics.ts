@@ -26,6 +26,7 @@ export function createMetrics(withDefaults = true, hooks: MetricHooks = {}) {
     }),
     updatesCovered: new Counter({ name: 'lambda_serving_speed_updates_covered_total', help: 'Speed updates of windows that end at or before the batch watermark: already in the batch, not stored', registers: r }),
     speedRestored: new Counter({ name: 'lambda_serving_speed_entries_restored_total', help: 'Speed entries restored from the checkpoint on partition assignment', registers: r }),
+    warehouseRetries: new Counter({ name: 'lambda_serving_warehouse_retries_total', help: 'Warehouse operations retried after a retryable error', labelNames: ['operation'] as const, registers: r }),
     batchRows: new Gauge({ name: 'lambda_serving_batch_rows', help: 'Rows of the loaded batch snapshot', registers: r }),
     batchWatermark: new Gauge({ name: 'lambda_serving_batch_watermark_seconds', help: 'Batch watermark (events before it are in the batch), unix seconds; 0 if none', registers: r }),
     batchLoadSeconds: new Histogram({ name: 'lambda_serving_batch_load_seconds', help: 'Duration of batch layer loads', buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120], registers: r }),

@@ -48,6 +48,7 @@ export class Service {
     this.warehouse = new Warehouse({
       url: cfg.warehouseUrl, dialect: cfg.warehouseDialect, view, batchTable: cfg.batchTable, servingTable: cfg.servingTable,
       statementTimeoutMs: cfg.statementTimeoutMs, log: log.child({ component: 'warehouse' }),
+      onRetry: (what) => this.metrics.warehouseRetries.inc({ operation: what }),
     });
     this.batch = new BatchLoader(this.warehouse, view.metrics.length, cfg.batchWatermarkSql, log.child({ component: 'batch' }), this.metrics);
     this.reads = new Reads(view, () => this.batch.snapshot, this.store, this.metrics, cfg.cacheMaxEntries);

@@ -24,6 +24,8 @@ export interface WarehouseOptions {
   readonly statementTimeoutMs: number;
   readonly log: Logger;
   readonly poolSize?: number;
+  /** Called before each retry of an operation (metrics). */
+  readonly onRetry?: (what: string) => void;
 }
 
 export interface Checkpoint {
@@ -43,6 +45,8 @@ export interface SwapInfo {
 
 /** Rows for the bulk writer, as key + metrics. */
 export type Row = readonly [Key, readonly bigint[]];
+
+const listened = new WeakSet<pg.PoolClient>();
 
 const BIGINT_OID = 20;
 const exactTypes = {
@@ -88,6 +92,18 @@ export class Warehouse {
     this.pool.on('error', (err) => this.log.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'idle warehouse connection failed'));
   }
 
+  /** A pooled client with an error listener: the pool only listens to idle clients, and a
+   * checked-out client whose connection dies between statements emits 'error', which without
+   * a listener would kill the process. The failing statement reports the error itself. */
+  private async checkout(): Promise<pg.PoolClient> {
+    const client = await this.pool.connect();
+    if (!listened.has(client)) {
+      listened.add(client);
+      client.on('error', (err) => this.log.warn({ err: err.message, code: (err as { code?: string }).code }, 'warehouse connection failed while checked out'));
+    }
+    return client;
+  }
+
   get dialect(): DialectProfile {
     if (!this.profile) throw new Error('Warehouse.connect() has not run');
     return this.profile;
@@ -115,6 +131,7 @@ export class Warehouse {
         this.failing = { what, message: errorMessage(err), at: new Date() };
         if (!isRetryable(err) || attempt + 1 >= attempts || signal?.aborted) throw err;
         const delay = backoffDelay(attempt);
+        this.opts.onRetry?.(what);
         this.log.warn({ what, attempt: attempt + 1, delayMs: delay, err: errorMessage(err), code: (err as { code?: string }).code }, 'retryable warehouse error; retrying');
         await new Promise((r) => setTimeout(r, delay).unref());
       }
@@ -123,7 +140,7 @@ export class Warehouse {
 
   /** Streams the batch table, row by row, with bounded memory (a server-side cursor). */
   async streamBatch(onRow: (key: Key, metrics: bigint[]) => void): Promise<number> {
-    const client = await this.pool.connect();
+    const client = await this.checkout();
     let n = 0;
     try {
       const stream = client.query(new QueryStream(sql.selectBatch(this.opts.view, this.batch), [], { batchSize: 10_000, rowMode: 'array', types: exactTypes } as never));
@@ -172,7 +189,7 @@ export class Warehouse {
   /** Writes the staging tables of one snapshot: the merged rows, and the speed state that the
    * checkpoint refers to. Each is (re)created, then bulk-written. */
   async writeStaging(rows: Iterable<Row>, speedState: Iterable<readonly Cell[]>): Promise<number> {
-    const client = await this.pool.connect();
+    const client = await this.checkout();
     try {
       const view = this.opts.view;
       await client.query(sql.dropTableIfExists(this.staging));
@@ -191,7 +208,7 @@ export class Warehouse {
   async streamSpeedState(partition: number, onRow: (row: unknown[]) => void): Promise<number> {
     const exists = await this.pool.query(sql.tableExists(this.speedState));
     if (!exists.rowCount) return 0;
-    const client = await this.pool.connect();
+    const client = await this.checkout();
     let n = 0;
     try {
       const stream = client.query(new QueryStream(sql.selectSpeedState(this.opts.view, this.speedState), [partition], { batchSize: 10_000, rowMode: 'array', types: exactTypes } as never));
@@ -209,7 +226,7 @@ export class Warehouse {
    * speed-state table), and the checkpoint row. The previous tables are dropped afterwards,
    * outside it: on Redshift a DROP inside would fail readers that are already running. */
   async swap(info: SwapInfo, crash: CrashPoint = noCrash): Promise<void> {
-    const client = await this.pool.connect();
+    const client = await this.checkout();
     try {
       await client.query('BEGIN');
       if (this.dialect.lockTimeout) await client.query(sql.setLockTimeout(10_000));
