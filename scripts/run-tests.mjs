@@ -2,7 +2,9 @@
 // Runs the test suite with node's test runner (TypeScript through tsx).
 //   node scripts/run-tests.mjs [filter...]   e.g. `npm test -- speed` runs files whose path contains "speed"
 // Unit tests (test/**/*.test.ts outside test/integration) run first, then the integration tests,
-// one file at a time: they share one Kafka broker and one PostgreSQL on a 2-core machine.
+// one file at a time (they share one Kafka broker and one PostgreSQL on a 2-core machine), once
+// under each warehouse profile: postgres, then redshift (INSERT bulk path, every statement checked
+// against what Redshift refuses). TEST_WAREHOUSE_DIALECT=postgres|redshift runs only one.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,5 +28,14 @@ if (files.length === 0) {
 const unit = files.filter((f) => !f.includes('integration'));
 const integration = files.filter((f) => f.includes('integration'));
 const args = ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', '--test-timeout=300000'];
-const r = spawnSync(process.execPath, [...args, ...unit, ...integration], { stdio: 'inherit', env: { ...process.env, KAFKAJS_NO_PARTITIONER_WARNING: '1' } });
-process.exit(r.status ?? 1);
+const env = { ...process.env, KAFKAJS_NO_PARTITIONER_WARNING: '1' };
+const dialects = process.env.TEST_WAREHOUSE_DIALECT ? [process.env.TEST_WAREHOUSE_DIALECT] : ['postgres', 'redshift'];
+let status = 0;
+if (unit.length > 0) {
+  status ||= spawnSync(process.execPath, [...args, ...unit], { stdio: 'inherit', env }).status ?? 1;
+}
+for (const dialect of integration.length > 0 ? dialects : []) {
+  process.stdout.write(`\n# integration tests, warehouse profile: ${dialect}\n`);
+  status ||= spawnSync(process.execPath, [...args, ...integration], { stdio: 'inherit', env: { ...env, TEST_WAREHOUSE_DIALECT: dialect } }).status ?? 1;
+}
+process.exit(status);

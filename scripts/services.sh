@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Local services for lambda-serving's tests and demos: a real Apache Kafka broker on
-# 127.0.0.1:9092 and PostgreSQL on 127.0.0.1:5432.
+# 127.0.0.1:9092, PostgreSQL on 127.0.0.1:5432, and S3Proxy (a real S3-compatible server, in
+# memory) on 127.0.0.1:9000 for the Redshift S3 COPY path.
 #
 #   scripts/services.sh start|stop|status
 #
@@ -9,7 +10,8 @@
 #   2. `docker compose up -d` of the repo's docker-compose.yml, where a Docker engine answers;
 #   3. Kafka: a single-node KRaft broker from Maven Central jars (Java 17+, Maven), cached under
 #      $LS_SERVICES_DIR (default ~/.cache/lambda-serving) so later starts take seconds;
-#      PostgreSQL: the installed Debian cluster (pg_ctlcluster).
+#      PostgreSQL: the installed Debian cluster (pg_ctlcluster);
+#      S3: S3Proxy from Maven Central jars, cached the same way.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -20,6 +22,11 @@ libs="$state/kafka-$kafka_version/libs"
 data="$state/kafka-data"
 pidfile="$state/kafka.pid"
 logfile="$state/kafka.log"
+s3_version=$(sed -n 's:.*<s3proxy.version>\(.*\)</s3proxy.version>.*:\1:p' "$here/s3proxy/pom.xml")
+s3_libs="$state/s3proxy-$s3_version/libs"
+s3_pidfile="$state/s3proxy.pid"
+s3_logfile="$state/s3proxy.log"
+S3_PORT=9000
 KAFKA_PORT=9092
 PG_HOST=127.0.0.1
 PG_PORT=5432
@@ -117,6 +124,36 @@ start_kafka() {
   log "kafka: ready on 127.0.0.1:$KAFKA_PORT"
 }
 
+start_s3() {
+  if port_open "$S3_PORT"; then log "s3: answering on 127.0.0.1:$S3_PORT"; return; fi
+  local java
+  java=$(java_bin)
+  if [ ! -f "$s3_libs/.complete" ]; then
+    command -v mvn >/dev/null 2>&1 || die "s3: Maven is needed to fetch S3Proxy"
+    log "s3: fetching S3Proxy $s3_version jars from Maven Central into $s3_libs"
+    rm -rf "$s3_libs"; mkdir -p "$s3_libs"
+    mvn -q -B -f "$here/s3proxy/pom.xml" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$s3_libs" >&2
+    touch "$s3_libs/.complete"
+  fi
+  log "s3: starting S3Proxy $s3_version (log: $s3_logfile)"
+  LOG_LEVEL=warn nohup setsid "$java" -Xmx256m -cp "$s3_libs/*" org.gaul.s3proxy.Main \
+    --properties "$here/s3proxy/s3proxy.properties" >"$s3_logfile" 2>&1 </dev/null &
+  echo $! > "$s3_pidfile"
+  wait_port "$S3_PORT" 60 || { tail -n 30 "$s3_logfile" >&2 || true; die "s3: S3Proxy did not open 127.0.0.1:$S3_PORT"; }
+  log "s3: ready on 127.0.0.1:$S3_PORT"
+}
+
+stop_pidfile() { # name pidfile
+  if [ -f "$2" ] && kill -0 "$(cat "$2")" 2>/dev/null; then
+    local pid; pid=$(cat "$2")
+    log "$1: stopping pid $pid"
+    kill "$pid"
+    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -f "$2"
+  fi
+}
+
 stop_kafka() {
   if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
     local pid; pid=$(cat "$pidfile")
@@ -135,13 +172,14 @@ stop_kafka() {
 status() {
   local rc=0
   if port_open "$KAFKA_PORT"; then echo "kafka: up (127.0.0.1:$KAFKA_PORT)"; else echo "kafka: down"; rc=1; fi
+  if port_open "$S3_PORT"; then echo "s3: up (127.0.0.1:$S3_PORT)"; else echo "s3: down"; rc=1; fi
   if pg_ready; then echo "postgres: up ($PG_HOST:$PG_PORT)"; else echo "postgres: down"; rc=1; fi
   return $rc
 }
 
 case "${1:-}" in
-  start) start_postgres; start_kafka ;;
-  stop) stop_kafka ;;  # PostgreSQL is the machine's own service: left running
+  start) start_postgres; start_kafka; start_s3 ;;
+  stop) stop_kafka; stop_pidfile s3 "$s3_pidfile" ;;  # PostgreSQL is the machine's own service: left running
   status) status ;;
   *) echo "usage: $0 start|stop|status" >&2; exit 64 ;;
 esac

@@ -48,6 +48,7 @@ const RETRYABLE_MESSAGES = [
   'Client has encountered a connection error',
   'timeout exceeded when trying to connect',
   'Connection terminated due to connection timeout',
+  'Serializable isolation violation', // Redshift error 1023 arrives as SQLSTATE XX000 with this text
 ];
 
 /** Classifies an unknown error (pg, node net, kafkajs) as retryable or not. */

@@ -7,7 +7,7 @@ export type { Logger };
 export const REDACT_PATHS = [
   'password', '*.password', 'adminToken', '*.adminToken', 'warehouseUrl', '*.warehouseUrl',
   'connectionString', '*.connectionString', 'req.headers.authorization', 'headers.authorization',
-  'secretAccessKey', '*.secretAccessKey',
+  'secretAccessKey', '*.secretAccessKey', '*.copySecretAccessKey', '*.uploadSecretAccessKey', '*.*.copySecretAccessKey', '*.*.uploadSecretAccessKey',
 ];
 
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {

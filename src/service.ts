@@ -1,10 +1,10 @@
 // The service: builds every component from a Config and owns the lifecycle.
 // start(): warehouse (dialect, checkpoint table, leftovers of a crashed flush) -> first batch
-// load (retried in the background if the warehouse is down) -> Kafka consumer -> HTTP ->
-// schedules. stop(), in reverse: HTTP intake, consumer, final flush, pools, logger.
+// load (retried in the background if the warehouse is down) -> speed source (the Kafka consumer;
+// in embedded mode an in-process generator) -> HTTP -> schedules. stop(), in reverse: HTTP intake, consumer, final flush, pools, logger.
 // Both are idempotent and safe to call concurrently (the in-flight promise is shared).
 import { writeSync } from 'node:fs';
-import kafkajs, { type Kafka } from 'kafkajs';
+import kafkajs from 'kafkajs';
 import type { FastifyInstance } from 'fastify';
 import { BatchLoader } from './batch/loader.js';
 import { describeConfig, type Config } from './config.js';
@@ -12,9 +12,11 @@ import { errorMessage } from './errors.js';
 import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { buildApp, type Readiness } from './serving/app.js';
+import { StatsSampler } from './serving/stats.js';
 import { Reads } from './serving/reads.js';
 import { Flusher } from './snapshot/flusher.js';
 import { SpeedConsumer } from './speed/consumer.js';
+import type { SpeedSource, SpeedSourceFactory } from './speed/source.js';
 import { Decoder, OPEN_WINDOW, type Key } from './speed/decode.js';
 import { windowFate } from './merge.js';
 import { SpeedStore } from './speed/store.js';
@@ -29,9 +31,10 @@ export class Service {
   readonly batch: BatchLoader;
   readonly reads: Reads;
   readonly flusher: Flusher;
-  readonly consumer: SpeedConsumer;
+  /** The speed source: the Kafka consumer, or what opts.speedSource built. */
+  readonly consumer: SpeedSource;
+  readonly stats: StatsSampler;
   readonly app: FastifyInstance;
-  private readonly kafka: Kafka;
   private starting: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
   private shuttingDown = false;
@@ -40,7 +43,7 @@ export class Service {
   private readonly abort = new AbortController();
   private changedSinceFlush = false;
 
-  constructor(readonly cfg: Config, readonly log: Logger, opts: { defaultMetrics?: boolean } = {}) {
+  constructor(readonly cfg: Config, readonly log: Logger, opts: { defaultMetrics?: boolean; onStatement?: (text: string, values: readonly unknown[]) => void; speedSource?: SpeedSourceFactory } = {}) {
     this.metrics = createMetrics(opts.defaultMetrics ?? true, { straddlingWindows: () => this.countStraddling().n });
     const view = cfg.view;
     this.store = new SpeedStore(cfg.speedMode);
@@ -49,6 +52,10 @@ export class Service {
       url: cfg.warehouseUrl, dialect: cfg.warehouseDialect, view, batchTable: cfg.batchTable, servingTable: cfg.servingTable,
       statementTimeoutMs: cfg.statementTimeoutMs, log: log.child({ component: 'warehouse' }),
       onRetry: (what) => this.metrics.warehouseRetries.inc({ operation: what }),
+      queryTimeoutMs: cfg.queryTimeoutMs,
+      ...(cfg.s3 ? { s3: cfg.s3 } : {}),
+      ...(cfg.warehouseSsl !== undefined ? { ssl: cfg.warehouseSsl } : {}),
+      ...(opts.onStatement ? { onStatement: opts.onStatement } : {}),
     });
     this.batch = new BatchLoader(this.warehouse, view.metrics.length, cfg.batchWatermarkSql, log.child({ component: 'batch' }), this.metrics);
     this.reads = new Reads(view, () => this.batch.snapshot, this.store, this.metrics, cfg.cacheMaxEntries);
@@ -61,15 +68,7 @@ export class Service {
       this.reportStraddling(snap.watermark);
       this.reads.batchReplaced();
     });
-    this.kafka = new kafkajs.Kafka({
-      clientId: cfg.kafkaClientId,
-      brokers: [...cfg.kafkaBrokers],
-      logLevel: logLevel.WARN,
-      logCreator: kafkaLogCreator(log.child({ component: 'kafkajs' })),
-      retry: { retries: 8, initialRetryTime: 300, maxRetryTime: 10_000 },
-    });
-    this.consumer = new SpeedConsumer({
-      kafka: this.kafka, topic: cfg.speedTopic, groupId: cfg.kafkaGroupId, deadLetterTopic: cfg.deadLetterTopic,
+    this.consumer = (opts.speedSource ?? kafkaSource(cfg, log))({
       decoder: new Decoder(view, cfg.maxRecordBytes), store: this.store, log: log.child({ component: 'speed' }), metrics: this.metrics,
       restore: (ps) => this.flusher.exclusive(() => this.restorePartitions(ps)),
       watermark: () => this.batch.snapshot.watermark,
@@ -82,10 +81,15 @@ export class Service {
       log: log.child({ component: 'snapshot' }), metrics: this.metrics,
       ...(cfg.crashAt !== undefined ? { crash: crashAt(cfg.crashAt, log) } : {}),
     });
+    this.stats = new StatsSampler({
+      mode: cfg.mode, view, metrics: this.metrics, speed: () => this.consumer, store: this.store,
+      batch: () => this.batch.status(), flush: () => this.flusher.status(), log: log.child({ component: 'stats' }),
+    });
     this.app = buildApp({
       view, reads: this.reads, metrics: this.metrics, log, adminToken: cfg.adminToken, maxKeysPerRequest: cfg.maxKeysPerRequest,
       readiness: () => this.readiness(),
       flush: () => this.flushNow(),
+      stats: () => this.stats.current(),
     });
   }
 
@@ -199,10 +203,11 @@ export class Service {
     this.batch.startSchedule(this.cfg.batchReloadIntervalMs);
     // in the background: a missing topic or a broker that is down must not keep HTTP from serving
     this.consumerStart = this.consumer.start(this.abort.signal).catch((err: unknown) => {
-      this.log.error({ err }, 'kafka consumer failed to start');
+      this.log.error({ err }, 'speed source failed to start');
     });
     await this.app.listen({ port: this.cfg.port, host: this.cfg.host });
     this.flusher.startSchedule(this.cfg.flushIntervalMs);
+    this.stats.start();
     this.started = true;
     this.log.info({ url: this.url }, 'lambda-serving started');
   }
@@ -212,6 +217,7 @@ export class Service {
     await this.starting?.catch(() => undefined); // a failed start still has parts to close
     this.log.info('stopping: HTTP intake, consumer, final flush, pools');
     this.batch.stopSchedule();
+    this.stats.stop();
     await this.app.close().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'closing HTTP failed'));
     this.abort.abort();
     await this.consumerStart;
@@ -235,6 +241,21 @@ function crashAt(point: string, log: Logger) {
     writeSync(2, `LS_CRASH_AT ${point}: SIGKILL\n`); // synchronous: the test reads it after the kill
     process.kill(process.pid, 'SIGKILL');
   };
+}
+
+/** The speed source of external mode: a kafkajs consumer of SPEED_TOPIC. */
+function kafkaSource(cfg: Config, log: Logger): SpeedSourceFactory {
+  return (deps) => new SpeedConsumer({
+    ...deps,
+    kafka: new kafkajs.Kafka({
+      clientId: cfg.kafkaClientId,
+      brokers: [...cfg.kafkaBrokers],
+      logLevel: logLevel.WARN,
+      logCreator: kafkaLogCreator(log.child({ component: 'kafkajs' })),
+      retry: { retries: 8, initialRetryTime: 300, maxRetryTime: 10_000 },
+    }),
+    topic: cfg.speedTopic, groupId: cfg.kafkaGroupId, deadLetterTopic: cfg.deadLetterTopic,
+  });
 }
 
 /** Routes kafkajs's own log lines to pino. */

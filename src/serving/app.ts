@@ -1,14 +1,19 @@
 // The HTTP API (fastify). buildApp() wires routes to their collaborators and never listens;
-// the service calls listen(). Every route has a JSON schema; merged rows are pre-serialised
-// (exact int64 digits) and sent as JSON strings.
+// the service calls listen(). Every route has a JSON schema, from which @fastify/swagger builds
+// the OpenAPI document (GET /docs/json, browsable at /docs); merged rows are pre-serialised
+// (exact int64 digits) and sent as JSON strings. GET / is the dashboard (./dashboard.ts).
 import { createHash, timingSafeEqual } from 'node:crypto';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import { LsError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Key } from '../speed/decode.js';
 import type { View } from '../view.js';
+import { registerDashboard } from './dashboard.js';
 import type { Reads } from './reads.js';
+import { statsSchema, type Stats } from './stats.js';
 
 export interface Readiness {
   readonly ready: boolean;
@@ -26,6 +31,7 @@ export interface AppDeps {
   readonly maxKeysPerRequest: number;
   readonly readiness: () => Readiness;
   readonly flush: () => Promise<{ snapshotId: string; rows: number; ms: number }>;
+  readonly stats: () => Promise<Stats>;
 }
 
 const MAX_KEY_LENGTH = 4096;
@@ -39,12 +45,53 @@ const errorSchema = {
 function rowSchema(view: View) {
   return {
     type: 'object',
+    description: 'merged value of one key: batch + the speed windows the batch does not cover',
     properties: {
       [view.keyColumn]: { type: ['string', 'null'] },
       ...Object.fromEntries(view.metrics.map((m) => [m.column, { type: 'integer', description: 'int64, exact digits' }])),
     },
   };
 }
+
+/** GET /v1/counts/:key?explain=true */
+function explainSchema(view: View, row: ReturnType<typeof rowSchema>) {
+  const metrics = { type: 'object', properties: Object.fromEntries(view.metrics.map((m) => [m.column, { type: 'integer' }])) };
+  return {
+    type: 'object',
+    description: 'explain=true: the merged value and its parts',
+    properties: {
+      merged: row,
+      batch: { anyOf: [metrics, { type: 'null' }] },
+      speed: {
+        type: 'array',
+        items: {
+          type: 'object',
+          properties: {
+            window: { anyOf: [{ type: 'object', properties: { start: { type: 'string' }, end: { type: 'string' } } }, { type: 'null' }] },
+            fate: { type: 'string', enum: ['added', 'covered', 'straddling'] },
+            version: { type: 'string' }, partition: { type: 'integer' }, offset: { type: 'string' }, metrics,
+          },
+        },
+      },
+      watermark: { type: ['string', 'null'] },
+      batchLoadedAt: { type: 'string' },
+    },
+  };
+}
+
+const looseObject = { type: 'object', additionalProperties: true };
+
+const readinessSchema = {
+  type: 'object',
+  additionalProperties: true,
+  properties: {
+    status: { type: 'string', enum: ['ready', 'degraded', 'not ready'] },
+    notReady: { type: 'array', items: { type: 'string' } },
+    degraded: { type: 'array', items: { type: 'string' } },
+    batch: looseObject, speed: looseObject, flush: looseObject,
+    cacheEntries: { type: 'integer' },
+  },
+};
 
 export function buildApp(d: AppDeps): FastifyInstance {
   const app = Fastify({
@@ -56,9 +103,6 @@ export function buildApp(d: AppDeps): FastifyInstance {
     // unknown parameters are refused (a typo like ?limt=5 must not be silently ignored)
     ajv: { customOptions: { coerceTypes: 'array', allErrors: false, removeAdditional: false } },
   });
-  const tokenDigest = d.adminToken === undefined ? undefined : sha256(d.adminToken);
-  const metricNames = d.view.metrics.map((m) => m.column);
-  const row = rowSchema(d.view);
 
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unknown';
@@ -78,13 +122,45 @@ export function buildApp(d: AppDeps): FastifyInstance {
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no route ${req.method} ${req.url.split('?')[0]}` }));
 
+  // swagger collects routes with an onRoute hook: it is registered first, and the routes in a
+  // plugin after it, so the hook sees every one of them
+  app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'lambda-serving',
+        version: 'v1',
+        description: 'Serving layer of a Lambda Architecture: batch layer (warehouse) + speed layer (Kafka), merged exactly. Metric values are int64 JSON integers with exact digits.',
+      },
+      tags: [
+        { name: 'reads', description: 'merged values' },
+        { name: 'admin', description: 'operations that change state (bearer ADMIN_TOKEN)' },
+        { name: 'operations', description: 'health, readiness, metrics, dashboard data' },
+        { name: 'dashboard', description: 'the live dashboard page' },
+      ],
+      components: { securitySchemes: { adminToken: { type: 'http', scheme: 'bearer', description: 'the ADMIN_TOKEN of the instance' } } },
+    },
+  });
+  app.register(swaggerUi, { routePrefix: '/docs' });
+  app.register(async (api) => routes(api, d));
+  return app;
+}
+
+function routes(app: FastifyInstance, d: AppDeps): void {
+
+  const tokenDigest = d.adminToken === undefined ? undefined : sha256(d.adminToken);
+  const metricNames = d.view.metrics.map((m) => m.column);
+  const row = rowSchema(d.view);
   const json = (reply: FastifyReply, body: string) => reply.type('application/json; charset=utf-8').send(body);
 
   app.get<{ Params: { key: string }; Querystring: { explain?: boolean } }>('/v1/counts/:key', {
     schema: {
+      summary: 'Merged value of one key',
+      description: 'batch + speed for one key; explain=true adds its batch part, each speed window (and whether it was added) and the watermark',
+      tags: ['reads'],
       params: { type: 'object', required: ['key'], properties: { key: { type: 'string', minLength: 1, maxLength: MAX_KEY_LENGTH } } },
       querystring: { type: 'object', additionalProperties: false, properties: { explain: { type: 'boolean' } } },
-      response: { 200: row, 404: errorSchema },
+      response: { 200: { anyOf: [row, explainSchema(d.view, row)] }, 404: errorSchema },
     },
   }, async (req, reply) => {
     const { key } = req.params;
@@ -95,6 +171,9 @@ export function buildApp(d: AppDeps): FastifyInstance {
 
   app.get<{ Querystring: { key?: string[]; nullKey?: boolean } }>('/v1/counts', {
     schema: {
+      summary: 'Merged values of several keys',
+      description: '?key=a&key=b (at most MAX_KEYS_PER_REQUEST); nullKey=true adds the NULL key',
+      tags: ['reads'],
       querystring: {
         type: 'object',
         additionalProperties: false,
@@ -103,7 +182,7 @@ export function buildApp(d: AppDeps): FastifyInstance {
           nullKey: { type: 'boolean' },
         },
       },
-      response: { 200: { type: 'object', properties: { items: { type: 'array', items: row }, missing: { type: 'array', items: { type: ['string', 'null'] } } } } },
+      response: { 200: { type: 'object', properties: { items: { type: 'array', items: row }, missing: { type: 'array', items: { type: ['string', 'null'] } } } }, 400: errorSchema },
     },
   }, async (req, reply) => {
     const keys: Key[] = [...new Set(req.query.key ?? [])];
@@ -121,6 +200,8 @@ export function buildApp(d: AppDeps): FastifyInstance {
 
   app.get<{ Querystring: { metric: string; limit: number } }>('/v1/top', {
     schema: {
+      summary: 'Top keys by a merged metric',
+      tags: ['reads'],
       querystring: {
         type: 'object',
         additionalProperties: false,
@@ -129,16 +210,20 @@ export function buildApp(d: AppDeps): FastifyInstance {
           limit: { type: 'integer', minimum: 1, maximum: MAX_TOP, default: 10 },
         },
       },
-      response: { 200: { type: 'object', properties: { metric: { type: 'string' }, items: { type: 'array', items: row } } } },
+      response: { 200: { type: 'object', properties: { metric: { type: 'string' }, items: { type: 'array', items: row } } }, 400: errorSchema },
     },
   }, async (req, reply) => json(reply, d.reads.top(metricNames.indexOf(req.query.metric), req.query.limit)));
 
   app.post('/v1/flush', {
     schema: {
+      summary: 'Write a merged snapshot to the warehouse now',
+      description: 'bulk-writes the staging table and swaps it in as the serving table with a checkpoint; answers when it is committed',
+      tags: ['admin'],
+      security: [{ adminToken: [] }],
       headers: { type: 'object', properties: { authorization: { type: 'string' } } },
       response: {
         200: { type: 'object', properties: { snapshotId: { type: 'string' }, rows: { type: 'integer' }, ms: { type: 'integer' } } },
-        401: errorSchema, 403: errorSchema,
+        401: errorSchema, 403: errorSchema, 503: errorSchema,
       },
     },
   }, async (req, reply) => {
@@ -152,18 +237,33 @@ export function buildApp(d: AppDeps): FastifyInstance {
     return d.flush();
   });
 
-  app.get('/healthz', {}, async () => ({ status: 'ok' }));
+  app.get('/v1/stats', {
+    schema: { summary: 'What the dashboard shows', description: 'rates and lag over the last minutes, batch snapshot, last warehouse snapshot, rejected records by reason', tags: ['operations'], response: { 200: statsSchema } },
+  }, async () => d.stats());
 
-  app.get('/readyz', {}, async (_req, reply) => {
+  app.get('/healthz', {
+    schema: { summary: 'Liveness', tags: ['operations'], response: { 200: { type: 'object', properties: { status: { type: 'string', enum: ['ok'] } } } } },
+  }, async () => ({ status: 'ok' }));
+
+  app.get('/readyz', {
+    schema: {
+      summary: 'Readiness, with reasons',
+      description: '200 when the batch is loaded and the speed layer has caught up (status ready or degraded, with reasons); else 503 with reasons',
+      tags: ['operations'],
+      response: { 200: readinessSchema, 503: readinessSchema },
+    },
+  }, async (_req, reply) => {
     const r = d.readiness();
     const status = r.ready ? (r.degraded.length > 0 ? 'degraded' : 'ready') : 'not ready';
     return reply.code(r.ready ? 200 : 503).send({ status, notReady: r.notReady, degraded: r.degraded, ...r.detail });
   });
 
-  app.get('/metrics', {}, async (_req, reply) =>
+  app.get('/metrics', {
+    schema: { summary: 'Prometheus metrics', tags: ['operations'], response: { 200: { content: { 'text/plain': { schema: { type: 'string' } } } } } },
+  }, async (_req, reply) =>
     reply.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics()));
 
-  return app;
+  registerDashboard(app);
 }
 
 function sha256(s: string): Buffer {

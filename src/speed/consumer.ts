@@ -12,7 +12,9 @@ import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import { backoffDelay, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import { applyRecord, recordStoreSize, Rejections } from './apply.js';
 import { Decoder, type RawRecord, type Rejection } from './decode.js';
+import type { SpeedSource, SpeedSourceStatus } from './source.js';
 import type { SpeedStore } from './store.js';
 
 export interface ConsumerOptions {
@@ -35,15 +37,9 @@ export interface ConsumerOptions {
 /** No successful fetch for this long: the broker is out of reach (fetches return every 100 ms). */
 const STALL_MS = 5_000;
 
-export interface ConsumerStatus {
-  readonly running: boolean;
-  readonly assigned: number[];
-  readonly caughtUp: boolean;
-  readonly lag: Record<string, string>;
-  readonly lastError: string | undefined;
-}
+export type ConsumerStatus = SpeedSourceStatus;
 
-export class SpeedConsumer {
+export class SpeedConsumer implements SpeedSource {
   private readonly consumer: Consumer;
   private dlq: Producer | undefined;
   /** partition -> next offset to apply (all records below it are in the store). */
@@ -61,9 +57,10 @@ export class SpeedConsumer {
   private lastFetchAt: number | undefined;
   private lastError: string | undefined;
   private adminConnected = false;
-  private readonly rejectLogged = new Set<string>();
+  private readonly rejections: Rejections;
 
   constructor(private readonly o: ConsumerOptions) {
+    this.rejections = new Rejections(o.log, o.metrics);
     this.consumer = o.kafka.consumer({
       groupId: o.groupId,
       sessionTimeout: 30_000,
@@ -259,7 +256,7 @@ export class SpeedConsumer {
 
   private async eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     const { partition } = batch;
-    const { store, decoder, metrics } = this.o;
+    const { store, metrics } = this.o;
     if (this.restoring.has(partition)) return; // fetched before the pause took effect: not applied, not resolved
     let rejected: Array<{ rec: RawRecord; offset: string; r: Rejection }> | undefined;
     let lastHeartbeat = Date.now();
@@ -269,19 +266,10 @@ export class SpeedConsumer {
       const pos = this.position.get(partition);
       if (pos !== undefined && offset < pos) continue; // already applied (redelivery after a seek)
       const rec: RawRecord = { key: msg.key, value: msg.value, timestamp: msg.timestamp };
-      const d = decoder.decode(rec);
-      if (d.kind === 'update' && d.windowEnd <= (this.o.watermark?.() ?? -Infinity)) {
-        metrics.updatesCovered.inc(); // the batch already holds this window
-      } else if (d.kind === 'update') {
-        const res = store.apply(d, partition, offset);
-        if (res === 'applied') metrics.updatesApplied.inc({ kind: 'update' });
-        else metrics.updatesStale.inc();
-      } else if (d.kind === 'tombstone') {
-        store.tombstone(d, partition);
-        metrics.updatesApplied.inc({ kind: 'tombstone' });
-      } else {
-        this.reject(rec, partition, msg.offset, d);
-        (rejected ??= []).push({ rec, offset: msg.offset, r: d });
+      const outcome = applyRecord(this.o, rec, partition, offset);
+      if (typeof outcome === 'object') {
+        this.rejections.report(rec, partition, msg.offset, outcome);
+        (rejected ??= []).push({ rec, offset: msg.offset, r: outcome });
       }
       this.position.set(partition, offset + 1n);
       if (Date.now() - lastHeartbeat > 1000) {
@@ -297,21 +285,8 @@ export class SpeedConsumer {
     if (pos !== undefined && pos > 0n) resolveOffset((pos - 1n).toString());
     const high = BigInt(batch.highWatermark);
     this.setLag(partition, high - (pos ?? 0n));
-    metrics.speedKeys.set(store.keyCount);
-    metrics.speedWindows.set(store.windowCount);
+    recordStoreSize(metrics, store);
     this.checkCaughtUp();
-  }
-
-  private reject(rec: RawRecord, partition: number, offset: string, r: Rejection): void {
-    this.o.metrics.updatesRejected.inc({ reason: r.reason });
-    const fields = { reason: r.reason, detail: r.detail, partition, offset };
-    if (!this.rejectLogged.has(r.reason)) {
-      this.rejectLogged.add(r.reason);
-      const sample = rec.value === null ? null : rec.value.subarray(0, 256).toString('utf8');
-      this.o.log.warn({ ...fields, sample }, 'speed record rejected (first of this kind; later ones are counted in lambda_serving_speed_updates_rejected_total and logged at debug)');
-    } else {
-      this.o.log.debug(fields, 'speed record rejected');
-    }
   }
 
   private async deadLetter(partition: number, rejected: Array<{ rec: RawRecord; offset: string; r: Rejection }>): Promise<void> {

@@ -4,14 +4,33 @@
 import { once } from 'node:events';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { DialectProfile } from './dialect.js';
+import { copyAuthorization, removeStaged, stageRows, type S3Settings } from './s3.js';
 import { sql, type TableName } from './sql.js';
 
 /** A cell: text, integer, or NULL. */
 export type Cell = string | bigint | number | null;
 
-export async function bulkWrite(client: pg.PoolClient, d: DialectProfile, t: TableName, columns: readonly string[], rows: Iterable<readonly Cell[]>): Promise<number> {
-  return d.bulkWrite === 'copy' ? copyRows(client, t, columns, rows) : insertRows(client, d, t, columns, rows);
+export interface S3Path {
+  readonly settings: S3Settings;
+  readonly client: S3Client;
+}
+
+export async function bulkWrite(client: pg.PoolClient, d: DialectProfile, t: TableName, columns: readonly string[], rows: Iterable<readonly Cell[]>, s3?: S3Path): Promise<number> {
+  if (d.bulkWrite === 'copy') return copyRows(client, t, columns, rows);
+  if (s3 && d.s3Copy) return s3Rows(client, s3, t, columns, rows);
+  return insertRows(client, d, t, columns, rows);
+}
+
+async function s3Rows(client: pg.PoolClient, s3: S3Path, t: TableName, columns: readonly string[], rows: Iterable<readonly Cell[]>): Promise<number> {
+  const staged = await stageRows(s3.client, s3.settings, t.name, rows);
+  try {
+    await client.query(sql.copyFromS3(t, columns, staged.bucket, staged.key, s3.settings.region, copyAuthorization(s3.settings)));
+  } finally {
+    await removeStaged(s3.client, staged);
+  }
+  return staged.rows;
 }
 
 const CHUNK_CHARS = 256 * 1024;

@@ -1,6 +1,6 @@
 // What each warehouse can do. Code asks the profile, never "is this Redshift?".
 export interface DialectProfile {
-  readonly name: 'postgres' | 'redshift';
+  readonly name: 'postgres' | 'redshift' | 'embedded';
   /** How the staging table is filled: COPY FROM STDIN, or multi-row INSERT chunks. */
   readonly bulkWrite: 'copy' | 'insert';
   /** Column type of the key column in tables we create. */
@@ -11,6 +11,12 @@ export interface DialectProfile {
   readonly maxParams: number;
   /** SET LOCAL lock_timeout is understood (Redshift has no lock_timeout). */
   readonly lockTimeout: boolean;
+  /** Statements are checked against what Redshift rejects before they are sent. */
+  readonly checkStatements: boolean;
+  /** COPY ... FROM 's3://' is available (used when S3 is configured). */
+  readonly s3Copy: boolean;
+  /** Most connections to open; undefined: the pool's default. */
+  readonly maxConnections?: number;
 }
 
 export const POSTGRES: DialectProfile = Object.freeze({
@@ -20,6 +26,8 @@ export const POSTGRES: DialectProfile = Object.freeze({
   maxStatementBytes: 64 * 1024 * 1024,
   maxParams: 65_535,
   lockTimeout: true,
+  checkStatements: false,
+  s3Copy: false,
 });
 
 export const REDSHIFT: DialectProfile = Object.freeze({
@@ -29,9 +37,26 @@ export const REDSHIFT: DialectProfile = Object.freeze({
   maxStatementBytes: 16 * 1024 * 1024 - 64 * 1024, // under 16 MB with room for the statement head
   maxParams: 65_535,
   lockTimeout: false,
+  checkStatements: true,
+  s3Copy: true,
 });
 
-export const PROFILES = { postgres: POSTGRES, redshift: REDSHIFT } as const;
+/** PGlite behind pglite-socket (embedded mode): PostgreSQL SQL, but COPY FROM STDIN does not pass
+ * through the socket, and every connection shares one session, so transactions and cursors of two
+ * connections would interleave: one connection, INSERT chunks. */
+export const EMBEDDED: DialectProfile = Object.freeze({
+  name: 'embedded',
+  bulkWrite: 'insert',
+  keyType: 'text',
+  maxStatementBytes: 4 * 1024 * 1024,
+  maxParams: 65_535,
+  lockTimeout: false,
+  checkStatements: false,
+  s3Copy: false,
+  maxConnections: 1,
+});
+
+export const PROFILES = { postgres: POSTGRES, redshift: REDSHIFT, embedded: EMBEDDED } as const;
 
 /** Decides the dialect from `select version()`, the port and the host name. */
 export function detectDialect(version: string, url: string): DialectProfile {

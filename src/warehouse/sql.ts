@@ -60,6 +60,11 @@ export const sql = {
   selectSpeedState: (view: View, t: TableName) =>
     `SELECT ${speedStateColumns(view).map(ident).join(', ')} FROM ${qualified(t)} WHERE ls_partition = $1`,
 
+  /** Redshift COPY of a gzip CSV object written by s3.ts (csvLine's format). Redshift string
+   * literals take backslash escapes: the SQL text '\\N' is the null string \N that csvLine writes. */
+  copyFromS3: (t: TableName, cols: readonly string[], bucket: string, key: string, region: string, authorization: string) =>
+    `COPY ${qualified(t)} (${cols.map(ident).join(', ')}) FROM 's3://${`${bucket}/${key}`.replace(/'/g, "''")}' ${authorization} FORMAT AS CSV GZIP NULL AS '\\\\N' REGION '${region.replace(/'/g, "''")}'`,
+
   copyIn: (t: TableName, cols: readonly string[]) => `COPY ${qualified(t)} (${cols.map(ident).join(', ')}) FROM STDIN`,
 
   /** INSERT of `rows` rows with positional parameters. */
@@ -75,6 +80,8 @@ export const sql = {
   },
 
   renameTable: (from: TableName, toName: string) => `ALTER TABLE ${qualified(from)} RENAME TO ${ident(toName)}`,
+
+  setStatementTimeout: (ms: number) => `SET statement_timeout TO ${Math.max(0, Math.floor(ms))}`,
 
   setLockTimeout: (ms: number) => `SET LOCAL lock_timeout = ${Math.max(1, Math.floor(ms))}`,
 

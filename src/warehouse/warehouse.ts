@@ -8,7 +8,9 @@ import type { Logger } from '../log.js';
 import type { Key } from '../speed/decode.js';
 import type { View } from '../view.js';
 import { detectDialect, PROFILES, type DialectProfile } from './dialect.js';
-import { bulkWrite, copyRowLine, type Cell } from './bulk.js';
+import { bulkWrite, copyRowLine, type Cell, type S3Path } from './bulk.js';
+import { redactSql, s3Client, type S3Settings } from './s3.js';
+import { redshiftViolations } from './redshift-rules.js';
 import { parseTable, sibling, speedStateColumns, sql, viewColumns, type TableName } from './sql.js';
 
 /** Test hook: kills the process at a named point of the flush (LS_CRASH_AT); a no-op otherwise. */
@@ -17,7 +19,7 @@ const noCrash: CrashPoint = () => undefined;
 
 export interface WarehouseOptions {
   readonly url: string;
-  readonly dialect: 'auto' | 'postgres' | 'redshift';
+  readonly dialect: 'auto' | keyof typeof PROFILES;
   readonly view: View;
   readonly batchTable: string;
   readonly servingTable: string;
@@ -26,6 +28,14 @@ export interface WarehouseOptions {
   readonly poolSize?: number;
   /** Called before each retry of an operation (metrics). */
   readonly onRetry?: (what: string) => void;
+  /** Sees every statement (and its bind values) before it is sent (tests capture them). */
+  readonly onStatement?: (text: string, values: readonly unknown[]) => void;
+  /** TLS: disable, require (encrypted, any certificate), verify (certificate checked); undefined: as the URL says. */
+  readonly ssl?: 'disable' | 'require' | 'verify';
+  /** Client-side limit on one query, ms (0: none). */
+  readonly queryTimeoutMs?: number;
+  /** Redshift: stage bulk writes in S3 and COPY them in. */
+  readonly s3?: S3Settings;
 }
 
 export interface Checkpoint {
@@ -81,15 +91,46 @@ export class Warehouse {
     this.speedPrevious = sibling(this.serving, '_speed_prev');
     this.pool = new pg.Pool({
       connectionString: opts.url.replace(/^redshift:/, 'postgres:'),
-      max: opts.poolSize ?? 4,
+      Client: this.observedClient(),
+      max: opts.poolSize ?? (opts.dialect === 'auto' ? undefined : PROFILES[opts.dialect].maxConnections) ?? 4,
       keepAlive: true,
       connectionTimeoutMillis: 10_000,
       idleTimeoutMillis: 30_000,
-      application_name: 'lambda-serving',
-      ...(opts.statementTimeoutMs > 0 ? { statement_timeout: opts.statementTimeoutMs } : {}),
+      ...(opts.queryTimeoutMs ? { query_timeout: opts.queryTimeoutMs } : {}),
+      ...(opts.ssl === undefined ? {} : { ssl: opts.ssl === 'disable' ? false : { rejectUnauthorized: opts.ssl === 'verify' } }),
     });
+    // Sent as a statement, not a startup parameter: Redshift refuses unknown startup parameters.
+    if (opts.statementTimeoutMs > 0) {
+      this.pool.on('connect', (client) => {
+        client.query(sql.setStatementTimeout(opts.statementTimeoutMs)).catch((err: Error) => this.log.warn({ err: err.message }, 'could not set statement_timeout'));
+      });
+    }
     // An idle client that loses its connection emits here; without a listener the process dies.
     this.pool.on('error', (err) => this.log.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'idle warehouse connection failed'));
+  }
+
+  /** The pg client class of this pool: every statement passes the dialect's check (Redshift:
+   * refuse what it would refuse, before sending) and the onStatement hook. */
+  private observedClient(): typeof pg.Client {
+    const check = (text: string, values: readonly unknown[]) => {
+      this.opts.onStatement?.(text, values);
+      if (this.profile?.checkStatements) {
+        const v = redshiftViolations(text, values.length);
+        if (v.length > 0) throw new LsError('LS_WAREHOUSE_QUERY', `statement Redshift does not accept (${v.map((x) => x.rule).join('; ')}): ${redactSql(text).slice(0, 200)}`);
+      }
+    };
+    const query = pg.Client.prototype.query as (...args: unknown[]) => unknown;
+    return class extends pg.Client {
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      override query(...args: any[]): any {
+        const [config, values] = args as [unknown, unknown];
+        const c = config as { text?: unknown; values?: unknown } | string;
+        const text = typeof c === 'string' ? c : c?.text;
+        const params: readonly unknown[] = Array.isArray(values) ? values : typeof c === 'object' && Array.isArray(c?.values) ? c.values : [];
+        if (typeof text === 'string') check(text, params);
+        return query.apply(this, args);
+      }
+    } as typeof pg.Client;
   }
 
   /** A pooled client with an error listener: the pool only listens to idle clients, and a
@@ -194,14 +235,22 @@ export class Warehouse {
       const view = this.opts.view;
       await client.query(sql.dropTableIfExists(this.staging));
       await client.query(sql.createStaging(view, this.staging, this.dialect));
-      const n = await bulkWrite(client, this.dialect, this.staging, viewColumns(view), mapRows(rows));
+      const n = await bulkWrite(client, this.dialect, this.staging, viewColumns(view), mapRows(rows), this.s3Path());
       await client.query(sql.dropTableIfExists(this.speedStaging));
       await client.query(sql.createSpeedState(view, this.speedStaging, this.dialect));
-      await bulkWrite(client, this.dialect, this.speedStaging, speedStateColumns(view), speedState);
+      await bulkWrite(client, this.dialect, this.speedStaging, speedStateColumns(view), speedState, this.s3Path());
       return n;
     } finally {
       client.release();
     }
+  }
+
+  private s3: S3Path | undefined;
+
+  private s3Path(): S3Path | undefined {
+    if (!this.opts.s3) return undefined;
+    this.s3 ??= { settings: this.opts.s3, client: s3Client(this.opts.s3) };
+    return this.s3;
   }
 
   /** Streams the checkpointed speed state of one partition. */
@@ -255,6 +304,7 @@ export class Warehouse {
   }
 
   async close(): Promise<void> {
+    this.s3?.client.destroy();
     await this.pool.end();
   }
 }

@@ -9,10 +9,13 @@ import pg from 'pg';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { Service } from '../../src/service.js';
+import { redshiftViolations } from '../../src/warehouse/redshift-rules.js';
 
 export const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 export const DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+/** The warehouse profile the integration suite runs under (npm test runs it under both). */
+export const DIALECT = process.env.TEST_WAREHOUSE_DIALECT ?? 'postgres';
 
 const kafka = new kafkajs.Kafka({ brokers: BROKERS, clientId: 'lambda-serving-test', logLevel: kafkajs.logLevel.NOTHING });
 
@@ -119,6 +122,7 @@ export function sparkJson(x: Tweet): string {
 
 export interface Started {
   readonly service: Service;
+  readonly statements: Array<{ text: string; values: readonly unknown[] }>;
   readonly url: string;
   get(path: string, headers?: Record<string, string>): Promise<{ status: number; text: string; json: unknown }>;
   post(path: string, headers?: Record<string, string>): Promise<{ status: number; text: string; json: unknown }>;
@@ -139,9 +143,18 @@ export async function startService(t: Cleanup, db: Db, topic: string, env: Recor
     HOST: '127.0.0.1',
     ADMIN_TOKEN,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'error',
+    WAREHOUSE_DIALECT: DIALECT,
     ...env,
   });
-  const service = new Service(cfg, createLogger(cfg.logLevel), { defaultMetrics: false });
+  // every statement is captured; under the redshift profile each is checked again at the end
+  const statements: Array<{ text: string; values: readonly unknown[] }> = [];
+  const service = new Service(cfg, createLogger(cfg.logLevel), { defaultMetrics: false, onStatement: (text, values) => statements.push({ text, values }) });
+  defer(t, () => {
+    if (cfg.warehouseDialect !== 'redshift') return;
+    const bad = statements.flatMap((s) => redshiftViolations(s.text, s.values.length).map((v) => `${v.rule}: ${s.text.slice(0, 120)}`));
+    if (bad.length > 0) throw new Error(`statements Redshift would refuse:\n${bad.join('\n')}`);
+    if (statements.some((s) => /\bCOPY\b/i.test(s.text))) throw new Error('the redshift profile sent COPY');
+  });
   defer(t, () => service.stop());
   await service.start();
   await waitFor(() => service.readiness().ready, 30_000, () => JSON.stringify(service.readiness()));
@@ -153,7 +166,7 @@ export async function startService(t: Cleanup, db: Db, topic: string, env: Recor
     try { json = JSON.parse(text); } catch { json = undefined; }
     return { status: res.status, text, json };
   };
-  return { service, url, get: (p, h) => call('GET', p, h), post: (p, h) => call('POST', p, h) };
+  return { service, statements, url, get: (p, h) => call('GET', p, h), post: (p, h) => call('POST', p, h) };
 }
 
 export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs = 10_000, describe?: () => string): Promise<void> {
@@ -203,6 +216,7 @@ export function spawnService(t: Cleanup, db: Db, topic: string, groupId: string,
       ADMIN_TOKEN,
       LOG_LEVEL: 'info',
       KAFKAJS_NO_PARTITIONER_WARNING: '1',
+      WAREHOUSE_DIALECT: DIALECT,
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

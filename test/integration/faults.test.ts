@@ -67,7 +67,7 @@ test('PostgreSQL restarted during a flush: reads keep answering, the flush retri
   const flush = svc.service.flushNow();
   // restart once the bulk write is under way
   await waitFor(async () => {
-    const { rows: r } = await db.pool.query(`SELECT 1 FROM pg_stat_activity WHERE query LIKE 'COPY %serving_layer_next%' AND state = 'active'`);
+    const { rows: r } = await db.pool.query(`SELECT 1 FROM pg_stat_activity WHERE (query LIKE 'COPY %serving_layer_next%' OR query LIKE 'INSERT INTO %serving_layer_next%') AND state = 'active'`);
     return r.length > 0;
   }, 20_000);
   restartPostgres();

@@ -1,0 +1,79 @@
+// Ingest: speed records applied per second by the service's consumer, against a bare kafkajs
+// eachBatch consumer that only counts, both reading the same pre-produced topic from the start.
+// Rate = records after the first fetched batch / time from the end of that batch to the last
+// record, for both (group joins and the first fetch are not part of either rate).
+import type { GroupResult } from './figure.js';
+import { counterValue, createBatchTable, createService, figure, fmtCount, kafka, produceAll, speedMessage, waitFor, type Options, type Scope } from './lib.js';
+
+interface Rate { rate: number; records: number; seconds: number }
+
+/** The baseline: the same consumer settings as the service (eachBatch, maxWaitTimeInMs 100, one
+ * partition at a time), and nothing done per record. */
+async function bareConsumer(scope: Scope, topic: string, total: number): Promise<Rate> {
+  const consumer = kafka.consumer({ groupId: scope.group(), sessionTimeout: 30_000, heartbeatInterval: 3_000, maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    let count = 0;
+    let first: { t: number; n: number } | undefined;
+    let last = 0;
+    const done = new Promise<void>((resolve) => {
+      void consumer.run({
+        autoCommit: false,
+        partitionsConsumedConcurrently: 1,
+        eachBatch: async ({ batch }) => {
+          count += batch.messages.length;
+          const now = performance.now();
+          first ??= { t: now, n: count };
+          if (count >= total) { last = now; resolve(); }
+        },
+      });
+    });
+    await done;
+    const f = first as { t: number; n: number };
+    const seconds = (last - f.t) / 1000;
+    return { rate: (total - f.n) / seconds, records: total - f.n, seconds };
+  } finally {
+    await consumer.disconnect();
+  }
+}
+
+export async function ingest(o: Options, scope: Scope): Promise<GroupResult> {
+  const schema = await scope.schema();
+  await createBatchTable(scope.pool, `${schema}.batch_layer`, o.batchKeys);
+  const topic = await scope.topic(2);
+  const n = o.ingestRecords;
+  await produceAll(topic, n, (j) => speedMessage(j % o.speedKeys, o.batchKeys, o.speedKeys, j));
+
+  const bare = await bareConsumer(scope, topic, n);
+
+  // The service reads the same topic under its own group; its positions are polled every 2 ms
+  // from before start() (consumption starts after the batch load, inside start()).
+  const svc = createService(scope, schema, topic);
+  let first: { t: number; n: number } | undefined;
+  let last = 0;
+  const poll = setInterval(() => {
+    const c = svc.consumed();
+    if (c > 0) first ??= { t: performance.now(), n: c };
+    if (c >= n && last === 0) last = performance.now();
+  }, 2);
+  try {
+    await svc.service.start();
+    await waitFor(() => last > 0, 600_000, `the service to consume ${n} records`);
+  } finally {
+    clearInterval(poll);
+  }
+  const f = first as { t: number; n: number };
+  const seconds = (last - f.t) / 1000;
+  const rate = (n - f.n) / seconds;
+  const applied = await counterValue(svc.service.metrics.updatesApplied);
+  const stale = await counterValue(svc.service.metrics.updatesStale);
+  const size = `${fmtCount(n)} records over ${fmtCount(o.speedKeys)} keys, 2 partitions, batch ${fmtCount(o.batchKeys)} keys loaded`;
+  return {
+    figures: [figure('ingest: speed updates applied/s', rate, 'updates/s', bare.rate, 'ratio >= 0.8', {
+      size,
+      note: `baseline: bare kafkajs eachBatch consumer counting the same topic (${Math.round(bare.records)} records in ${bare.seconds.toFixed(2)} s); service: ${n - f.n} records in ${seconds.toFixed(2)} s, applied ${applied}, stale ${stale}`,
+    })],
+    info: { maxIngestRate: rate },
+  };
+}
