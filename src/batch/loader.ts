@@ -31,6 +31,9 @@ export class BatchLoader {
     private readonly watermarkSql: string | undefined,
     private readonly log: Logger,
     private readonly metrics: Metrics,
+    /** false with MERGE_STRATEGY=pushdown: the batch stays in the warehouse; a load then reads
+     * only the watermark (and the reads' batch lookups are refreshed). */
+    private readonly loadRows = true,
   ) {
     this.current = BatchSnapshot.empty(metricCount);
   }
@@ -93,7 +96,7 @@ export class BatchLoader {
         // The watermark is read before the rows: the rows then hold at least what it promises.
         const watermark = this.watermarkSql === undefined ? undefined : await this.warehouse.watermark(this.watermarkSql);
         const b = BatchSnapshot.builder(this.metricCount);
-        await this.warehouse.streamBatch((key, m) => b.add(key, m));
+        if (this.loadRows) await this.warehouse.streamBatch((key, m) => b.add(key, m));
         if (b.duplicates > 0) this.log.warn({ duplicates: b.duplicates }, 'batch table has duplicate keys; their rows were summed');
         return b.build(watermark);
       });

@@ -10,6 +10,12 @@ import type { Key } from '../speed/decode.js';
 import type { SpeedStore } from '../speed/store.js';
 import type { View } from '../view.js';
 
+/** What reads need from the warehouse when the batch is not in memory (MERGE_STRATEGY=pushdown). */
+export interface PushdownReads {
+  lookupBatch(key: Key): Promise<bigint[] | undefined>;
+  servingTop(metric: string, limit: number): Promise<Array<[Key, bigint[]]>>;
+}
+
 export interface MergedValue {
   readonly key: Key;
   readonly metrics: readonly bigint[];
@@ -21,7 +27,10 @@ const MAX_TOP_PREFIX = 2000;
 
 export class Reads {
   private readonly cache: LRUCache<string, MergedValue>;
-  private readonly topPrefix = new Map<number, Int32Array>(); // metric -> best batch rows, for the current snapshot
+  private readonly topPrefix = new Map<number, Int32Array>();
+  /** Pushdown: batch rows looked up in the warehouse, { v: undefined } for a key it lacks. */
+  private readonly batchRows: LRUCache<string, { v: bigint[] | undefined }>;
+  private batchGeneration = 0; // metric -> best batch rows, for the current snapshot
   private topCache: { key: string; batchId: number; gen: number; json: string } | undefined;
 
   constructor(
@@ -30,13 +39,17 @@ export class Reads {
     private readonly speed: SpeedStore,
     private readonly metrics: Metrics,
     cacheMax: number,
+    private readonly pushdown?: PushdownReads,
   ) {
     this.cache = new LRUCache({ max: cacheMax });
+    this.batchRows = new LRUCache({ max: cacheMax });
     speed.onChange((key) => this.cache.delete(cacheKey(key)));
   }
 
-  /** Called when the batch snapshot is replaced. */
+  /** Called when the batch snapshot is replaced (pushdown: on each reload tick). */
   batchReplaced(): void {
+    this.batchGeneration++;
+    this.batchRows.clear();
     this.cache.clear();
     this.topPrefix.clear();
     this.topCache = undefined;
@@ -59,6 +72,50 @@ export class Reads {
     return merged;
   }
 
+  /** The merged value; with MERGE_STRATEGY=pushdown the batch part comes from a cached point
+   * lookup in the warehouse, else from memory (then this is get()). */
+  async lookup(key: Key): Promise<MergedValue | undefined> {
+    if (!this.pushdown) return this.get(key);
+    const ck = cacheKey(key);
+    const hit = this.cache.get(ck);
+    if (hit !== undefined) {
+      this.metrics.cacheRequests.inc({ result: 'hit' });
+      return hit;
+    }
+    this.metrics.cacheRequests.inc({ result: 'miss' });
+    const gen = this.batchGeneration;
+    const b = await this.batchPart(key);
+    // the speed part is taken after the await, so it is as fresh as the store
+    const metrics = mergeRow(b, this.speedOf(key, this.batch()), key);
+    if (metrics === undefined) return undefined;
+    const merged = { key, metrics, json: this.rowJson(key, metrics) };
+    if (gen === this.batchGeneration) this.cache.set(ck, merged);
+    return merged;
+  }
+
+  async explainAsync(key: Key): Promise<string | undefined> {
+    if (!this.pushdown) return this.explain(key);
+    return this.explain(key, await this.batchPart(key));
+  }
+
+  async topAsync(m: number, limit: number): Promise<string> {
+    if (!this.pushdown) return this.top(m, limit);
+    const metric = this.view.metrics[m]?.column as string;
+    const rows = await this.pushdown.servingTop(metric, limit);
+    return `{"metric":${JSON.stringify(metric)},"asOf":"last snapshot","items":[${rows.map(([k, ms]) => this.rowJson(k, ms)).join(',')}]}`;
+  }
+
+  private async batchPart(key: Key): Promise<bigint[] | undefined> {
+    const ck = cacheKey(key);
+    let b = this.batchRows.get(ck);
+    if (b === undefined) {
+      const gen = this.batchGeneration;
+      b = { v: await (this.pushdown as PushdownReads).lookupBatch(key) };
+      if (gen === this.batchGeneration) this.batchRows.set(ck, b);
+    }
+    return b.v;
+  }
+
   /** The merge, uncached. */
   compute(key: Key): MergedValue | undefined {
     const snap = this.batch();
@@ -67,11 +124,12 @@ export class Reads {
     return metrics === undefined ? undefined : { key, metrics, json: this.rowJson(key, metrics) };
   }
 
-  explain(key: Key): string | undefined {
+  explain(key: Key, pushedBatchPart?: bigint[]): string | undefined {
     const snap = this.batch();
-    const merged = this.compute(key);
-    if (merged === undefined) return undefined;
-    const batchPart = snap.get(key);
+    const batchPart = this.pushdown ? pushedBatchPart : snap.get(key);
+    const mergedMetrics = mergeRow(batchPart, this.speedOf(key, snap), key);
+    if (mergedMetrics === undefined) return undefined;
+    const merged = { json: this.rowJson(key, mergedMetrics) };
     const windows = [...(this.speed.windows(key)?.values() ?? [])].map((w) => {
       const fate = windowFate(w, snap.watermark);
       return `{"window":${w.window === '' ? 'null' : JSON.stringify({ start: new Date(w.start).toISOString(), end: new Date(w.end).toISOString() })},"fate":"${fate}","version":"${w.version}","partition":${w.partition},"offset":"${w.offset}","metrics":${this.metricsJson(w.metrics)}}`;

@@ -44,6 +44,8 @@ export interface FlusherDeps {
   readonly metrics: Metrics;
   /** Test hook (LS_CRASH_AT): kill the process at a named point of the flush. */
   readonly crash?: CrashPoint;
+  /** pushdown: ship only the speed part and merge in the warehouse. */
+  readonly strategy?: 'in-process' | 'pushdown';
 }
 
 export class Flusher {
@@ -144,8 +146,11 @@ export class Flusher {
     try {
       const cut = this.capture();
       const crash = this.d.crash ?? (() => undefined);
-      const rows = await this.d.warehouse.retry('flush: bulk write', () =>
-        this.d.warehouse.writeStaging(rowsOf(mergeAll(cut.batch, cut.speed), crash), stateRows(cut.state, this.d.metricCount)));
+      const rows = this.d.strategy === 'pushdown'
+        ? await this.d.warehouse.retry('flush: pushdown merge', () =>
+          this.d.warehouse.writePushdown(cut.speed, stateRows(cut.state, this.d.metricCount)))
+        : await this.d.warehouse.retry('flush: bulk write', () =>
+          this.d.warehouse.writeStaging(rowsOf(mergeAll(cut.batch, cut.speed), crash), stateRows(cut.state, this.d.metricCount)));
       await this.d.warehouse.retry('flush: swap', () =>
         this.d.warehouse.swap({ snapshotId: id, rows, batchWatermarkMs: cut.batch.watermark, offsets: cut.positions }, crash));
       const ms = Math.round(performance.now() - started);

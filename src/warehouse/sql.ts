@@ -57,6 +57,30 @@ export const sql = {
   createSpeedState: (view: View, t: TableName, d: DialectProfile) =>
     `CREATE TABLE ${qualified(t)} (ls_partition integer NOT NULL, ls_offset bigint NOT NULL, ls_kind char(1) NOT NULL, ls_key ${d.keyType}, ls_window_start bigint, ls_window_end bigint, ls_version bigint NOT NULL, ${view.metrics.map((m) => `${ident(m.column)} bigint NOT NULL`).join(', ')})`,
 
+  /** The speed part of a pushdown flush: one row per key; the NULL key travels as ('', true)
+   * so the join below can match it with a plain equality (Redshift has no IS NOT DISTINCT FROM). */
+  createDelta: (view: View, t: TableName, d: DialectProfile) =>
+    `CREATE TABLE ${qualified(t)} (ls_key ${d.keyType} NOT NULL, ls_key_null boolean NOT NULL, ${view.metrics.map((m) => `${ident(m.column)} bigint NOT NULL`).join(', ')})`,
+
+  /** Pushdown merge: batch (duplicates summed, as in memory) FULL OUTER JOIN the speed part. */
+  insertMergedPushdown: (view: View, next: TableName, batch: TableName, delta: TableName) => {
+    const key = ident(view.keyColumn);
+    const ms = view.metrics.map((m) => ident(m.column));
+    return `INSERT INTO ${qualified(next)} (${columns(view)}) `
+      + `SELECT CASE WHEN COALESCE(b.ls_key_null, s.ls_key_null) THEN NULL ELSE COALESCE(b.ls_key, s.ls_key) END, `
+      + ms.map((m) => `COALESCE(b.${m}, 0) + COALESCE(s.${m}, 0)`).join(', ')
+      + ` FROM (SELECT COALESCE(${key}, '') AS ls_key, ${key} IS NULL AS ls_key_null, ${ms.map((m) => `SUM(COALESCE(${m}, 0)) AS ${m}`).join(', ')} FROM ${qualified(batch)} GROUP BY 1, 2) AS b`
+      + ` FULL OUTER JOIN ${qualified(delta)} AS s ON b.ls_key = s.ls_key AND b.ls_key_null = s.ls_key_null`;
+  },
+
+  /** Point lookup of one key in the batch table (pushdown reads). */
+  selectBatchKey: (view: View, t: TableName, isNull: boolean) =>
+    `SELECT ${view.metrics.map((m) => `SUM(COALESCE(${ident(m.column)}, 0))`).join(', ')}, COUNT(*) FROM ${qualified(t)} WHERE ${ident(view.keyColumn)} ${isNull ? 'IS NULL' : '= $1'}`,
+
+  /** Top rows of the last swapped serving table (pushdown: /v1/top as of the last snapshot). */
+  selectServingTop: (view: View, t: TableName, metric: string, limit: number) =>
+    `SELECT ${columns(view)} FROM ${qualified(t)} ORDER BY ${ident(metric)} DESC, ${ident(view.keyColumn)} LIMIT ${Math.max(1, Math.floor(limit))}`,
+
   selectSpeedState: (view: View, t: TableName) =>
     `SELECT ${speedStateColumns(view).map(ident).join(', ')} FROM ${qualified(t)} WHERE ls_partition = $1`,
 

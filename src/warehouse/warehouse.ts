@@ -74,6 +74,7 @@ export class Warehouse {
   readonly speedState: TableName;
   readonly speedStaging: TableName;
   readonly speedPrevious: TableName;
+  readonly delta: TableName;
   private profile: DialectProfile | undefined;
   /** The last warehouse operation that failed, until it succeeds again (for /readyz). */
   failing: { what: string; message: string; at: Date } | undefined;
@@ -89,6 +90,7 @@ export class Warehouse {
     this.speedState = sibling(this.serving, '_speed');
     this.speedStaging = sibling(this.serving, '_speed_next');
     this.speedPrevious = sibling(this.serving, '_speed_prev');
+    this.delta = sibling(this.serving, '_delta');
     this.pool = new pg.Pool({
       connectionString: opts.url.replace(/^redshift:/, 'postgres:'),
       Client: this.observedClient(),
@@ -174,7 +176,7 @@ export class Warehouse {
         const delay = backoffDelay(attempt);
         this.opts.onRetry?.(what);
         this.log.warn({ what, attempt: attempt + 1, delayMs: delay, err: errorMessage(err), code: (err as { code?: string }).code }, 'retryable warehouse error; retrying');
-        await new Promise((r) => setTimeout(r, delay).unref());
+        await new Promise((r) => setTimeout(r, delay)); // not unref()d: the caller awaits this work
       }
     }
   }
@@ -223,7 +225,7 @@ export class Warehouse {
   /** Removes what a crashed flush may have left: the staging table and the previous table. */
   async cleanLeftovers(): Promise<void> {
     await this.retry('clean leftovers', async () => {
-      for (const t of [this.staging, this.previous, this.speedStaging, this.speedPrevious]) await this.pool.query(sql.dropTableIfExists(t));
+      for (const t of [this.staging, this.previous, this.speedStaging, this.speedPrevious, this.delta]) await this.pool.query(sql.dropTableIfExists(t));
     });
   }
 
@@ -251,6 +253,43 @@ export class Warehouse {
     if (!this.opts.s3) return undefined;
     this.s3 ??= { settings: this.opts.s3, client: s3Client(this.opts.s3) };
     return this.s3;
+  }
+
+  /** Pushdown flush: ships only the speed part (one row per key) and builds the staging serving
+   * table in the warehouse with one INSERT ... SELECT ... FULL OUTER JOIN against the batch
+   * table; writes the speed state as writeStaging does. Returns the rows of the new table. */
+  async writePushdown(speed: Iterable<readonly [Key, readonly bigint[]]>, speedState: Iterable<readonly Cell[]>): Promise<number> {
+    const client = await this.checkout();
+    try {
+      const view = this.opts.view;
+      await client.query(sql.dropTableIfExists(this.delta));
+      await client.query(sql.createDelta(view, this.delta, this.dialect));
+      await bulkWrite(client, this.dialect, this.delta, ['ls_key', 'ls_key_null', ...view.metrics.map((m) => m.column)], deltaRows(speed), this.s3Path());
+      await client.query(sql.dropTableIfExists(this.staging));
+      await client.query(sql.createStaging(view, this.staging, this.dialect));
+      const res = await client.query(sql.insertMergedPushdown(view, this.staging, this.batch, this.delta));
+      await client.query(sql.dropTableIfExists(this.delta));
+      await client.query(sql.dropTableIfExists(this.speedStaging));
+      await client.query(sql.createSpeedState(view, this.speedStaging, this.dialect));
+      await bulkWrite(client, this.dialect, this.speedStaging, speedStateColumns(view), speedState, this.s3Path());
+      return res.rowCount ?? 0;
+    } finally {
+      client.release();
+    }
+  }
+
+  /** The batch row of one key (duplicates summed), or undefined if the batch does not hold it. */
+  async lookupBatch(key: Key): Promise<bigint[] | undefined> {
+    const { rows } = await this.pool.query({ text: sql.selectBatchKey(this.opts.view, this.batch, key === null), values: key === null ? [] : [key], rowMode: 'array', types: exactTypes } as pg.QueryArrayConfig);
+    const r = rows[0] as unknown[] | undefined;
+    if (!r || BigInt(r[r.length - 1] as bigint) === 0n) return undefined;
+    return r.slice(0, -1).map((v) => (v === null ? 0n : BigInt(v as bigint)));
+  }
+
+  /** The top rows of the serving table as last swapped in. */
+  async servingTop(metric: string, limit: number): Promise<Array<[Key, bigint[]]>> {
+    const { rows } = await this.pool.query({ text: sql.selectServingTop(this.opts.view, this.serving, metric, limit), rowMode: 'array', types: exactTypes } as pg.QueryArrayConfig);
+    return (rows as unknown[][]).map((r) => [r[0] === null ? null : String(r[0]), r.slice(1).map((v) => BigInt(v as bigint))]);
   }
 
   /** Streams the checkpointed speed state of one partition. */
@@ -312,6 +351,10 @@ export class Warehouse {
 /** One merged row in COPY text format (kept for callers that write single rows). */
 export function copyLine(key: Key, metrics: readonly bigint[]): string {
   return copyRowLine([key, ...metrics]);
+}
+
+function* deltaRows(speed: Iterable<readonly [Key, readonly bigint[]]>): Generator<readonly Cell[]> {
+  for (const [key, metrics] of speed) yield [key ?? '', key === null ? 'true' : 'false', ...metrics];
 }
 
 function* mapRows(rows: Iterable<Row>): Generator<readonly Cell[]> {
