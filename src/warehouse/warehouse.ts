@@ -115,11 +115,11 @@ export class Warehouse {
    * refuse what it would refuse, before sending) and the onStatement hook. */
   private observedClient(): typeof pg.Client {
     const check = (text: string, values: readonly unknown[]) => {
-      this.opts.onStatement?.(text, values);
       if (this.profile?.checkStatements) {
         const v = redshiftViolations(text, values.length);
         if (v.length > 0) throw new LsError('LS_WAREHOUSE_QUERY', `statement Redshift does not accept (${v.map((x) => x.rule).join('; ')}): ${redactSql(text).slice(0, 200)}`);
       }
+      this.opts.onStatement?.(text, values); // what is actually sent
     };
     const query = pg.Client.prototype.query as (...args: unknown[]) => unknown;
     return class extends pg.Client {
