@@ -39,6 +39,8 @@ export interface Config {
   readonly warehouseSsl: 'disable' | 'require' | 'verify' | undefined;
   /** Redshift bulk path through S3 (COPY FROM 's3://'); undefined: multi-row INSERT chunks. */
   readonly s3: S3Settings | undefined;
+  /** Roles (or `group:name`) granted SELECT on each new serving table. */
+  readonly servingReaders: readonly string[];
   /** in-process: merge in memory and bulk-write the result; pushdown: merge in the warehouse. */
   readonly mergeStrategy: 'in-process' | 'pushdown';
   /** Testing only: kill the process at this flush point (bulk-write, swap-before-commit, swap-after-commit). */
@@ -171,6 +173,12 @@ function view(r: Reader): View {
   }
 }
 
+function readers(r: Reader): string[] {
+  const list = (r.raw('SERVING_READERS') ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+  for (const g of list) if (!isIdentifier(g.replace(/^group:/, ''))) r.problems.push(`SERVING_READERS entry "${g}" must be a role name or group:name`);
+  return list;
+}
+
 function s3Settings(r: Reader): S3Settings | undefined {
   const bucket = r.raw('S3_BUCKET');
   if (bucket === undefined) return undefined;
@@ -231,6 +239,7 @@ export function loadConfig(env: Env): Config {
     queryTimeoutMs: r.duration('WAREHOUSE_QUERY_TIMEOUT', '0', 0),
     warehouseSsl: r.raw('WAREHOUSE_SSL') === undefined ? undefined : r.oneOf('WAREHOUSE_SSL', ['disable', 'require', 'verify'] as const, 'require'),
     s3: s3Settings(r),
+    servingReaders: readers(r),
     mergeStrategy: r.oneOf('MERGE_STRATEGY', ['in-process', 'pushdown'] as const, 'in-process'),
     crashAt: r.oneOf<string>('LS_CRASH_AT', ['', 'bulk-write', 'swap-before-commit', 'swap-after-commit'], '') || undefined,
     embeddedRate: r.int('EMBEDDED_RATE', 200, 0, 100_000),

@@ -54,11 +54,12 @@ export class Service {
       onRetry: (what) => this.metrics.warehouseRetries.inc({ operation: what }),
       queryTimeoutMs: cfg.queryTimeoutMs,
       ...(cfg.s3 ? { s3: cfg.s3 } : {}),
+      readers: cfg.servingReaders,
       ...(cfg.warehouseSsl !== undefined ? { ssl: cfg.warehouseSsl } : {}),
       ...(opts.onStatement ? { onStatement: opts.onStatement } : {}),
     });
-    this.batch = new BatchLoader(this.warehouse, view.metrics.length, cfg.batchWatermarkSql, log.child({ component: 'batch' }), this.metrics);
-    this.reads = new Reads(view, () => this.batch.snapshot, this.store, this.metrics, cfg.cacheMaxEntries);
+    this.batch = new BatchLoader(this.warehouse, view.metrics.length, cfg.batchWatermarkSql, log.child({ component: 'batch' }), this.metrics, cfg.mergeStrategy === 'in-process');
+    this.reads = new Reads(view, () => this.batch.snapshot, this.store, this.metrics, cfg.cacheMaxEntries, cfg.mergeStrategy === 'pushdown' ? this.warehouse : undefined);
     this.batch.onReplace((snap) => {
       this.changedSinceFlush = true;
       if (snap.watermark !== undefined) {
@@ -74,6 +75,7 @@ export class Service {
       watermark: () => this.batch.snapshot.watermark,
     });
     this.flusher = new Flusher({
+      strategy: cfg.mergeStrategy,
       warehouse: this.warehouse, batch: () => this.batch.snapshot, speed: this.store, metricCount: view.metrics.length,
       positions: () => this.consumer.positions(),
       blockedBy: () => this.flushBlockedBy(),
@@ -259,7 +261,7 @@ function kafkaSource(cfg: Config, log: Logger): SpeedSourceFactory {
 }
 
 /** Routes kafkajs's own log lines to pino. */
-function kafkaLogCreator(log: Logger) {
+export function kafkaLogCreator(log: Logger) {
   return () => ({ level, log: entry }: { level: number; log: { message: string } & Record<string, unknown> }) => {
     const { message, timestamp: _t, logger: _l, ...rest } = entry;
     if (level <= logLevel.ERROR) log.error(rest, message);

@@ -103,6 +103,10 @@ export const sql = {
     return `INSERT INTO ${qualified(t)} (${cols.map(ident).join(', ')}) VALUES ${tuples.join(', ')}`;
   },
 
+  /** grantee: a role/user name, or `group:name` (Redshift user groups). */
+  grantSelect: (t: TableName, grantee: string) =>
+    grantee.startsWith('group:') ? `GRANT SELECT ON ${qualified(t)} TO GROUP ${ident(grantee.slice(6))}` : `GRANT SELECT ON ${qualified(t)} TO ${ident(grantee)}`,
+
   renameTable: (from: TableName, toName: string) => `ALTER TABLE ${qualified(from)} RENAME TO ${ident(toName)}`,
 
   setStatementTimeout: (ms: number) => `SET statement_timeout TO ${Math.max(0, Math.floor(ms))}`,

@@ -36,6 +36,8 @@ export interface WarehouseOptions {
   readonly queryTimeoutMs?: number;
   /** Redshift: stage bulk writes in S3 and COPY them in. */
   readonly s3?: S3Settings;
+  /** Granted SELECT on each new serving table before it is swapped in (a new table has no grants). */
+  readonly readers?: readonly string[];
 }
 
 export interface Checkpoint {
@@ -238,6 +240,7 @@ export class Warehouse {
       await client.query(sql.dropTableIfExists(this.staging));
       await client.query(sql.createStaging(view, this.staging, this.dialect));
       const n = await bulkWrite(client, this.dialect, this.staging, viewColumns(view), mapRows(rows), this.s3Path());
+      for (const r of this.opts.readers ?? []) await client.query(sql.grantSelect(this.staging, r));
       await client.query(sql.dropTableIfExists(this.speedStaging));
       await client.query(sql.createSpeedState(view, this.speedStaging, this.dialect));
       await bulkWrite(client, this.dialect, this.speedStaging, speedStateColumns(view), speedState, this.s3Path());
@@ -268,6 +271,7 @@ export class Warehouse {
       await client.query(sql.dropTableIfExists(this.staging));
       await client.query(sql.createStaging(view, this.staging, this.dialect));
       const res = await client.query(sql.insertMergedPushdown(view, this.staging, this.batch, this.delta));
+      for (const r of this.opts.readers ?? []) await client.query(sql.grantSelect(this.staging, r));
       await client.query(sql.dropTableIfExists(this.delta));
       await client.query(sql.dropTableIfExists(this.speedStaging));
       await client.query(sql.createSpeedState(view, this.speedStaging, this.dialect));

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pg from 'pg';
-import { createBatchTable, DATABASE_URL, freshDb, freshTopic, producer, sparkJson, startService, waitFor, type BatchRow } from '../helpers/harness.js';
+import { createBatchTable, DATABASE_URL, defer, freshDb, freshTopic, producer, sparkJson, startService, waitFor, type BatchRow } from '../helpers/harness.js';
 
 test('while 20 flushes run, a reader looping over serving_layer never errors and always sees one complete snapshot', async (t) => {
   const db = await freshDb(t);
@@ -63,4 +63,24 @@ test('while 20 flushes run, a reader looping over serving_layer never errors and
   // no leftovers: only the serving table, the checkpoint table and the checkpointed speed state remain
   const { rows: tables } = await db.pool.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1`, [db.schema]);
   assert.deepEqual(tables.map((r) => r.table_name), ['batch_layer', 'serving_layer', 'serving_layer_checkpoint', 'serving_layer_speed']);
+});
+
+test('readers named in SERVING_READERS can read every swapped-in serving table', async (t) => {
+  const db = await freshDb(t);
+  const role = `reader_${db.schema}`;
+  await db.pool.query(`CREATE ROLE ${role} LOGIN`);
+  defer(t, async () => { await db.pool.query(`DROP OWNED BY ${role}`); await db.pool.query(`DROP ROLE ${role}`); });
+  await db.pool.query(`GRANT USAGE ON SCHEMA ${db.schema} TO ${role}`);
+  await createBatchTable(db, [['a', 1, 0, 0, 0]]);
+  const topic = await freshTopic(t, 1);
+  const svc = await startService(t, db, topic, { SERVING_READERS: role });
+  const reader = new pg.Client({ connectionString: DATABASE_URL.replace('postgres@', `${role}@`) });
+  await reader.connect();
+  defer(t, () => reader.end());
+  for (let i = 0; i < 3; i++) {
+    await svc.service.flushNow();
+    const r = await reader.query(`SELECT count(*)::int AS n FROM ${db.t('serving_layer')}`);
+    assert.equal(r.rows[0].n, 1);
+  }
+  await assert.rejects(reader.query(`SELECT 1 FROM ${db.t('batch_layer')}`), /permission denied/);
 });
