@@ -274,3 +274,8 @@ export function describeConfig(cfg: Config): Record<string, unknown> {
     view: { key: cfg.view.keyColumn, metrics: cfg.view.metrics.map((m) => m.column) },
   };
 }
+
+/** The process environment, read here and nowhere else. */
+export function loadConfigFromEnv(): Config {
+  return loadConfig(process.env);
+}

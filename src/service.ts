@@ -153,6 +153,8 @@ export class Service {
   private flushBlockedBy(): string | undefined {
     if (!this.batch.status().loaded) return 'the batch layer has not been loaded yet (a snapshot without it would drop every batch row)';
     if (this.consumer.restoringPartitions > 0) return 'partitions are being restored from the checkpoint';
+    // before the first assignment the store is empty: a snapshot now would drop every speed value
+    if (this.consumer.status().assigned.length === 0) return 'no speed partitions assigned yet';
     return undefined;
   }
 
@@ -184,7 +186,8 @@ export class Service {
     const degraded: string[] = [];
     if (this.shuttingDown) notReady.push('shutting down');
     if (!batch.loaded) notReady.push(`batch layer not loaded yet${batch.lastError ? ` (last error: ${batch.lastError})` : ''}`);
-    if (!speed.caughtUp) notReady.push(`speed layer not caught up with the topic${speed.lastError ? ` (${speed.lastError})` : ''}`);
+    if (speed.assigned.length === 0) notReady.push(`no speed partitions assigned to this instance (yet)${speed.lastError ? ` (${speed.lastError})` : ''}`);
+    else if (!speed.caughtUp) notReady.push(`speed layer not caught up with the topic${speed.lastError ? ` (${speed.lastError})` : ''}`);
     if (batch.loaded && batch.lastError) degraded.push(`batch reload failing, serving the snapshot of ${batch.loadedAt}: ${batch.lastError}`);
     if (speed.lastError) degraded.push(`kafka: ${speed.lastError}`);
     if (flush.lastError) degraded.push(`last flush failed: ${flush.lastError}`);

@@ -190,7 +190,14 @@ export class SpeedConsumer implements SpeedSource {
     for (let attempt = 0; generation === this.generation && !this.stopped; attempt++) {
       try {
         const offsets = (await this.o.restore?.(partitions)) ?? new Map<number, bigint>();
-        if (generation !== this.generation) { this.o.store.dropPartitions(new Set(partitions)); return; }
+        if (generation !== this.generation) {
+          // A newer join took over. Restoring is idempotent (entries are set, not added), so what
+          // this pass restored for partitions still assigned is restored again by the newer pass;
+          // only partitions no longer assigned are dropped. Dropping them all here would race the
+          // newer pass and could empty its partitions.
+          this.o.store.dropPartitions(new Set(partitions.filter((p) => !this.assigned.has(p))));
+          return;
+        }
         for (const p of partitions) {
           const offset = offsets.get(p) ?? 0n;
           this.position.set(p, offset);
@@ -202,7 +209,9 @@ export class SpeedConsumer implements SpeedSource {
         this.checkCaughtUp();
         return;
       } catch (err) {
-        this.o.store.dropPartitions(new Set(partitions)); // a partial restore is undone; the next try starts clean
+        // a partial restore is undone (the next try starts clean) unless a newer join owns it now
+        if (generation === this.generation) this.o.store.dropPartitions(new Set(partitions));
+        else this.o.store.dropPartitions(new Set(partitions.filter((p) => !this.assigned.has(p))));
         this.lastError = `restoring partitions from the checkpoint: ${errorMessage(err)}`;
         const delay = backoffDelay(attempt, 500, 15_000);
         this.o.log.warn({ err: errorMessage(err), partitions, retryInMs: delay }, 'could not restore partitions from the checkpoint; retrying');
@@ -232,7 +241,9 @@ export class SpeedConsumer implements SpeedSource {
   }
 
   private checkCaughtUp(): void {
-    if (this.caughtUp || this.restoring.size > 0 || this.highAtJoin.size < this.assigned.size) return;
+    // no partition assigned (yet): this instance holds none of the speed layer, so it is not
+    // caught up with anything (an instance of a group larger than the partition count stays so)
+    if (this.caughtUp || this.assigned.size === 0 || this.restoring.size > 0 || this.highAtJoin.size < this.assigned.size) return;
     for (const [p, high] of this.highAtJoin) {
       const pos = this.position.get(p);
       if (pos === undefined) return;
