@@ -15,23 +15,40 @@ export interface ApplyDeps {
 
 export type ApplyOutcome = 'applied' | 'stale' | 'covered' | Rejection;
 
+/** Per-record counters, with their label children resolved once (labels() hashes every call). */
+const counterCache = new WeakMap<Metrics, ReturnType<typeof makeCounters>>();
+function makeCounters(m: Metrics) {
+  return {
+    updates: m.updatesApplied.labels({ kind: 'update' }),
+    tombstones: m.updatesApplied.labels({ kind: 'tombstone' }),
+    stale: m.updatesStale,
+    covered: m.updatesCovered,
+  };
+}
+function counters(m: Metrics): ReturnType<typeof makeCounters> {
+  let c = counterCache.get(m);
+  if (!c) { c = makeCounters(m); counterCache.set(m, c); }
+  return c;
+}
+
 /** Decodes rec and applies it at (partition, offset); a rejection is counted by the caller's
  * Rejections (it may also dead-letter it). */
 export function applyRecord(d: ApplyDeps, rec: RawRecord, partition: number, offset: bigint): ApplyOutcome {
   const u = d.decoder.decode(rec);
+  const c = counters(d.metrics);
   if (u.kind === 'update' && u.windowEnd <= (d.watermark?.() ?? -Infinity)) {
-    d.metrics.updatesCovered.inc(); // the batch already holds this window
+    c.covered.inc(); // the batch already holds this window
     return 'covered';
   }
   if (u.kind === 'update') {
     const res = d.store.apply(u, partition, offset);
-    if (res === 'applied') d.metrics.updatesApplied.inc({ kind: 'update' });
-    else d.metrics.updatesStale.inc();
+    if (res === 'applied') c.updates.inc();
+    else c.stale.inc();
     return res;
   }
   if (u.kind === 'tombstone') {
     d.store.tombstone(u, partition);
-    d.metrics.updatesApplied.inc({ kind: 'tombstone' });
+    c.tombstones.inc();
     return 'applied';
   }
   return u;

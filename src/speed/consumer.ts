@@ -34,6 +34,9 @@ export interface ConsumerOptions {
   readonly watermark?: () => number | undefined;
 }
 
+/** Longest stretch of record processing before HTTP requests get a turn. */
+const YIELD_EVERY_MS = 5;
+
 /** No successful fetch for this long: the broker is out of reach (fetches return every 100 ms). */
 const STALL_MS = 5_000;
 
@@ -271,6 +274,7 @@ export class SpeedConsumer implements SpeedSource {
     if (this.restoring.has(partition)) return; // fetched before the pause took effect: not applied, not resolved
     let rejected: Array<{ rec: RawRecord; offset: string; r: Rejection }> | undefined;
     let lastHeartbeat = Date.now();
+    let sliceStart = performance.now();
     for (const msg of batch.messages) {
       if (!isRunning() || isStale()) break;
       const offset = BigInt(msg.offset);
@@ -283,6 +287,11 @@ export class SpeedConsumer implements SpeedSource {
         (rejected ??= []).push({ rec, offset: msg.offset, r: outcome });
       }
       this.position.set(partition, offset + 1n);
+      if (performance.now() - sliceStart > YIELD_EVERY_MS) {
+        // a fetched batch can hold thousands of records: let reads in between slices
+        await new Promise((r) => setImmediate(r));
+        sliceStart = performance.now();
+      }
       if (Date.now() - lastHeartbeat > 1000) {
         // rejected records reach the dead-letter topic before their offsets are heartbeated past
         if (rejected) { await this.deadLetter(partition, rejected); rejected = undefined; }

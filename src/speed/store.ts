@@ -30,6 +30,10 @@ export interface TombstoneEntry {
 
 export type ApplyResult = 'applied' | 'stale';
 
+function entryOf(u: Update, metrics: readonly bigint[], version: bigint, partition: number, offset: bigint): WindowEntry {
+  return { key: u.key, window: u.window, start: u.windowStart, end: u.windowEnd, metrics, version, partition, offset };
+}
+
 export type Mode = 'totals' | 'deltas';
 
 export class SpeedStore {
@@ -77,18 +81,18 @@ export class SpeedStore {
       this.keys.set(u.key, wins);
     }
     const cur = wins.get(u.window);
-    const entry = { key: u.key, window: u.window, start: u.windowStart, end: u.windowEnd, partition, offset };
+    // the update's metrics are copied: the caller may reuse its array
     if (cur === undefined) {
-      wins.set(u.window, { ...entry, metrics: u.metrics.slice(), version: u.version });
+      wins.set(u.window, entryOf(u, u.metrics.slice(), u.version, partition, offset));
       this.entryCount++;
     } else if (this.mode === 'deltas') {
       const sum = cur.metrics.slice();
       addInto(sum, u.metrics, `speed ${String(u.key)}`);
-      wins.set(u.window, { ...entry, metrics: sum, version: u.version > cur.version ? u.version : cur.version });
+      wins.set(u.window, entryOf(u, sum, u.version > cur.version ? u.version : cur.version, partition, offset));
     } else {
       // Newer version wins; on a tie the later offset. A redelivered record is a tie that loses.
       if (u.version < cur.version || (u.version === cur.version && offset <= cur.offset)) return 'stale';
-      wins.set(u.window, { ...entry, metrics: u.metrics.slice(), version: u.version });
+      wins.set(u.window, entryOf(u, u.metrics.slice(), u.version, partition, offset));
     }
     this.changed(u.key);
     return 'applied';
