@@ -1,6 +1,8 @@
 # syntax=docker/dockerfile:1
 # lambda-serving container image.
 #   docker build -t lambda-serving .
+#   docker run -p 3000:3000 lambda-serving     # embedded mode: no Kafka or warehouse needed
+#   docker run lambda-serving lambda-serving check-config   # the bin: start, flush, check-config, produce
 # Stage 1 compiles TypeScript (tsc -p tsconfig.build.json -> dist/); stage 2 holds only the
 # production dependencies and dist/, and runs as the unprivileged `node` user.
 
@@ -18,6 +20,10 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev && npm cache clean --force
 COPY --from=build /app/dist ./dist
+# the dashboard's static files (read from ../../public relative to dist/serving/) and the bin
+COPY public ./public
+COPY bin ./bin
+ENV PATH=/app/bin:$PATH
 USER node
 EXPOSE 3000
 # Liveness: GET /healthz with Node's built-in fetch (slim images have no curl or wget).

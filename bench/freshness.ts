@@ -8,7 +8,8 @@
 // Each phase has its own topic and group; the service phase also has the batch loaded.
 import kafkajs, { type Producer } from 'kafkajs';
 import type { GroupResult } from './figure.js';
-import { createBatchTable, figure, fmtCount, kafka, percentile, runScript, sleep, speedJson, startService, type Options, type Scope } from './lib.js';
+import { createBatchTable, figure, fmtCount, kafka, later, percentile, sleep, spawnScript, speedJson, waitFor, withTimeout, type Options, type Scope } from './lib.js';
+import { startService } from './svc.js';
 
 interface Phase { latencies: number[]; produced: number }
 
@@ -18,27 +19,31 @@ async function probeProducer(): Promise<Producer> {
   return p;
 }
 
-/** Runs the background load for `seconds` and probes during it; `visible` waits for one probe. */
-async function underLoad(o: Options, topic: string, rate: number, seconds: number, visible: (key: string, count: number) => Promise<void>): Promise<Phase> {
+/** Runs the background load, waits until `flowing()` says its records arrive, then probes for
+ * `seconds`; `visible` waits for one probe. */
+async function underLoad(o: Options, topic: string, rate: number, seconds: number, flowing: () => boolean, visible: (key: string, count: number) => Promise<void>): Promise<Phase> {
   const producer = await probeProducer();
-  const load = runScript<{ sent: number; rate: number }>('producer.ts', { mode: 'rate', topic, rate, seconds, batchKeys: o.batchKeys, speedKeys: o.speedKeys });
+  const load = spawnScript<{ sent: number; rate: number }>('producer.ts', { mode: 'rate', topic, rate, seconds: 600, batchKeys: o.batchKeys, speedKeys: o.speedKeys });
+  later(load.result);
   const latencies: number[] = [];
   try {
-    await sleep(1500); // the load runs before the first probe
-    const end = performance.now() + (seconds - 3) * 1000;
+    await waitFor(flowing, 60_000, 'the load to arrive', 20);
+    await sleep(500);
+    const end = performance.now() + seconds * 1000;
     for (let i = 0; performance.now() < end; i++) {
       const key = `probe-${i}`;
       const seen = visible(key, i + 1);
       const t0 = performance.now();
       await producer.send({ topic, messages: [{ key, value: speedJson(key, [i + 1, 0, 0, 0]) }], acks: 1 });
-      await seen;
+      await withTimeout(seen, 30_000, `probe ${key}`);
       latencies.push(performance.now() - t0);
       await sleep(20);
     }
   } finally {
+    load.stop();
     await producer.disconnect();
   }
-  const produced = await load;
+  const produced = await load.result;
   return { latencies, produced: produced.rate };
 }
 
@@ -51,7 +56,7 @@ async function bare(o: Options, scope: Scope, rate: number, seconds: number): Pr
     const joined = new Promise<void>((r) => consumer.on(consumer.events.GROUP_JOIN, () => r()));
     let waiting: { key: string; resolve: () => void } | undefined;
     let count = 0;
-    void consumer.run({
+    void later(consumer.run({
       autoCommit: false,
       partitionsConsumedConcurrently: 1,
       eachBatch: async ({ batch }) => {
@@ -61,9 +66,9 @@ async function bare(o: Options, scope: Scope, rate: number, seconds: number): Pr
           if (m.key?.[0] === 0x70 /* p */ && m.key.toString() === waiting.key) { waiting.resolve(); waiting = undefined; break; }
         }
       },
-    });
+    }));
     await joined;
-    const phase = await underLoad(o, topic, rate, seconds, (key) => new Promise<void>((resolve) => { waiting = { key, resolve }; }));
+    const phase = await underLoad(o, topic, rate, seconds, () => count > rate / 4, (key) => new Promise<void>((resolve) => { waiting = { key, resolve }; }));
     if (count === 0) throw new Error('bare consumer received nothing');
     return phase;
   } finally {
@@ -88,12 +93,12 @@ async function service(o: Options, scope: Scope, rate: number, seconds: number):
       await Promise.race([signal, sleep(10)]);
     }
   };
-  return underLoad(o, topic, rate, seconds, visible);
+  return underLoad(o, topic, rate, seconds, () => svc.consumed() > rate / 4, visible);
 }
 
 export async function freshness(o: Options, scope: Scope): Promise<GroupResult> {
   const rate = o.maxIngestRate === undefined ? 20_000 : Math.round(o.maxIngestRate / 2);
-  const seconds = o.quick ? 10 : 25;
+  const seconds = o.quick ? 6 : 20;
   const base = await bare(o, scope, rate, seconds);
   const mine = await service(o, scope, rate, seconds);
   const p = (ph: Phase, q: number) => percentile(ph.latencies, q);

@@ -3,9 +3,10 @@
 // Rate = records after the first fetched batch / time from the end of that batch to the last
 // record, for both (group joins and the first fetch are not part of either rate).
 import type { GroupResult } from './figure.js';
-import { counterValue, createBatchTable, createService, figure, fmtCount, kafka, produceAll, speedMessage, waitFor, type Options, type Scope } from './lib.js';
+import { createBatchTable, figure, fmtCount, kafka, later, produceAll, speedMessage, waitFor, withTimeout, type Options, type Scope } from './lib.js';
+import { counterValue, createService } from './svc.js';
 
-interface Rate { rate: number; records: number; seconds: number }
+interface Rate { rate: number; records: number; seconds: number; cpuUs: number }
 
 /** The baseline: the same consumer settings as the service (eachBatch, maxWaitTimeInMs 100, one
  * partition at a time), and nothing done per record. */
@@ -15,27 +16,32 @@ async function bareConsumer(scope: Scope, topic: string, total: number): Promise
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
     let count = 0;
-    let first: { t: number; n: number } | undefined;
+    let first: { t: number; n: number; cpu: NodeJS.CpuUsage } | undefined;
+    let cpu: NodeJS.CpuUsage | undefined;
     let last = 0;
-    const done = new Promise<void>((resolve) => {
-      void consumer.run({
+    const done = new Promise<void>((resolve, reject) => {
+      later(consumer.run({
         autoCommit: false,
         partitionsConsumedConcurrently: 1,
         eachBatch: async ({ batch }) => {
           count += batch.messages.length;
           const now = performance.now();
-          first ??= { t: now, n: count };
-          if (count >= total) { last = now; resolve(); }
+          first ??= { t: now, n: count, cpu: process.cpuUsage() };
+          if (count >= total && last === 0) { last = now; cpu = process.cpuUsage(first.cpu); resolve(); }
         },
-      });
+      })).catch(reject);
     });
-    await done;
+    await withTimeout(done, 600_000, `the bare consumer to receive ${total} records`);
     const f = first as { t: number; n: number };
     const seconds = (last - f.t) / 1000;
-    return { rate: (total - f.n) / seconds, records: total - f.n, seconds };
+    return { rate: (total - f.n) / seconds, records: total - f.n, seconds, cpuUs: cpuMicros(cpu as NodeJS.CpuUsage) / (total - f.n) };
   } finally {
     await consumer.disconnect();
   }
+}
+
+function cpuMicros(c: NodeJS.CpuUsage): number {
+  return c.user + c.system;
 }
 
 export async function ingest(o: Options, scope: Scope): Promise<GroupResult> {
@@ -50,12 +56,13 @@ export async function ingest(o: Options, scope: Scope): Promise<GroupResult> {
   // The service reads the same topic under its own group; its positions are polled every 2 ms
   // from before start() (consumption starts after the batch load, inside start()).
   const svc = createService(scope, schema, topic);
-  let first: { t: number; n: number } | undefined;
+  let first: { t: number; n: number; cpu: NodeJS.CpuUsage } | undefined;
   let last = 0;
+  let cpu: NodeJS.CpuUsage | undefined;
   const poll = setInterval(() => {
     const c = svc.consumed();
-    if (c > 0) first ??= { t: performance.now(), n: c };
-    if (c >= n && last === 0) last = performance.now();
+    if (c > 0) first ??= { t: performance.now(), n: c, cpu: process.cpuUsage() };
+    if (c >= n && last === 0 && first) { last = performance.now(); cpu = process.cpuUsage(first.cpu); }
   }, 2);
   try {
     await svc.service.start();
@@ -66,13 +73,14 @@ export async function ingest(o: Options, scope: Scope): Promise<GroupResult> {
   const f = first as { t: number; n: number };
   const seconds = (last - f.t) / 1000;
   const rate = (n - f.n) / seconds;
+  const cpuUs = cpuMicros(cpu as NodeJS.CpuUsage) / (n - f.n);
   const applied = await counterValue(svc.service.metrics.updatesApplied);
   const stale = await counterValue(svc.service.metrics.updatesStale);
   const size = `${fmtCount(n)} records over ${fmtCount(o.speedKeys)} keys, 2 partitions, batch ${fmtCount(o.batchKeys)} keys loaded`;
   return {
     figures: [figure('ingest: speed updates applied/s', rate, 'updates/s', bare.rate, 'ratio >= 0.8', {
       size,
-      note: `baseline: bare kafkajs eachBatch consumer counting the same topic (${Math.round(bare.records)} records in ${bare.seconds.toFixed(2)} s); service: ${n - f.n} records in ${seconds.toFixed(2)} s, applied ${applied}, stale ${stale}`,
+      note: `baseline: bare kafkajs eachBatch consumer counting the same topic (${Math.round(bare.records)} records in ${bare.seconds.toFixed(2)} s); service: ${n - f.n} records in ${seconds.toFixed(2)} s, applied ${applied}, stale ${stale}; CPU of the process per record: service ${cpuUs.toFixed(1)} us, bare ${bare.cpuUs.toFixed(1)} us`,
     })],
     info: { maxIngestRate: rate },
   };

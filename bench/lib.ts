@@ -1,13 +1,11 @@
 // Shared helpers of the benchmark: options, figures, the real broker and database (fresh schema,
 // topic and consumer group per figure, removed at the end), deterministic data, child processes.
+// Nothing here imports the service (./svc.ts does), so load-generator processes start fast.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { openSync, closeSync } from 'node:fs';
 import kafkajs, { type Message } from 'kafkajs';
 import pg from 'pg';
-import { loadConfig } from '../src/config.js';
-import { createLogger } from '../src/log.js';
-import { Service } from '../src/service.js';
 
 export const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 export const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -25,6 +23,8 @@ export interface Options {
   /** Seconds of each HTTP load run. */
   readonly readSeconds: number;
   readonly reps: number;
+  /** Also measure a service with MERGE_STRATEGY=pushdown in the flush group (not in --quick). */
+  readonly pushdown: boolean;
   /** updates/s the service sustained in the ingest figure (for "half load"); undefined: not measured. */
   readonly maxIngestRate: number | undefined;
   readonly verbose: boolean;
@@ -77,6 +77,13 @@ export function percentile(xs: number[], p: number): number {
 
 export function fmtCount(n: number): string {
   return n >= 1_000_000 && n % 1_000_000 === 0 ? `${n / 1_000_000}M` : n >= 1000 && n % 1000 === 0 ? `${n / 1000}k` : String(n);
+}
+
+/** p, or a rejection after ms (a lost probe or a broker outage must fail the figure, not hang it). */
+export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms); });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string, pollMs = 5): Promise<void> {
@@ -208,14 +215,26 @@ export async function deleteTopics(topics: string[]): Promise<void> {
   try { await admin.deleteTopics({ topics }); } finally { await admin.disconnect(); }
 }
 
+/** Deletes consumer groups; a group whose members have not left yet (a session still open) is
+ * retried for up to 20 s. Throws naming the groups it could not delete. */
 export async function deleteGroups(groups: string[]): Promise<void> {
   if (groups.length === 0) return;
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const existing = new Set((await admin.listGroups()).groups.map((g) => g.groupId));
-    const mine = groups.filter((g) => existing.has(g));
-    if (mine.length > 0) await admin.deleteGroups(mine);
+    let left = groups;
+    for (let attempt = 0; ; attempt++) {
+      const existing = new Set((await admin.listGroups()).groups.map((g) => g.groupId));
+      left = left.filter((g) => existing.has(g));
+      if (left.length === 0) return;
+      try {
+        await admin.deleteGroups(left);
+        return;
+      } catch (err) {
+        if (attempt >= 10) throw new Error(`could not delete consumer groups ${left.join(', ')}: ${(err as Error).message}`);
+        await sleep(2000);
+      }
+    }
   } finally {
     await admin.disconnect();
   }
@@ -237,7 +256,7 @@ export async function sweep(prefix: string): Promise<string[]> {
     const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
     if (topics.length > 0) { await admin.deleteTopics({ topics }); removed.push(...topics); }
     const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(prefix));
-    if (groups.length > 0) { await admin.deleteGroups(groups).catch(() => undefined); removed.push(...groups); }
+    if (groups.length > 0) { await deleteGroups(groups); removed.push(...groups); }
   } finally {
     await admin.disconnect();
   }
@@ -263,60 +282,15 @@ export async function produceAll(topic: string, count: number, make: (i: number)
   }
 }
 
-// ---------- the service under test, in this process ----------
-
-export interface Svc {
-  readonly service: Service;
-  readonly url: string;
-  consumed(): number;
-}
-
-/** The real Service (loadConfig + new Service), not started; stopped when the scope closes. */
-export function createService(scope: Scope, schema: string, topic: string, env: Record<string, string> = {}): Svc {
-  const cfg = loadConfig({
-    KAFKA_BROKERS: BROKERS.join(','),
-    WAREHOUSE_URL: DATABASE_URL,
-    SPEED_TOPIC: topic,
-    KAFKA_GROUP_ID: scope.group(),
-    BATCH_TABLE: `${schema}.batch_layer`,
-    SERVING_TABLE: `${schema}.serving_layer`,
-    FLUSH_INTERVAL: '1h',
-    BATCH_RELOAD_INTERVAL: '1h',
-    PORT: '0',
-    HOST: '127.0.0.1',
-    ADMIN_TOKEN,
-    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
-    ...env,
-  });
-  const service = new Service(cfg, createLogger(cfg.logLevel));
-  scope.defer(() => service.stop());
-  const consumed = () => Object.values(service.consumer.positions()).reduce((a, b) => a + Number(b), 0);
-  return { service, get url() { return service.url; }, consumed };
-}
-
-/** createService, start, and wait until ready (batch loaded, topic caught up). */
-export async function startService(scope: Scope, schema: string, topic: string, env: Record<string, string> = {}): Promise<Svc> {
-  const svc = createService(scope, schema, topic, env);
-  await svc.service.start();
-  await waitFor(() => svc.service.readiness().ready, 120_000, 'the service to be ready', 20);
-  return svc;
-}
-
-/** Sum of a prom-client counter's values, optionally only those with this label value. */
-export async function counterValue(c: { get(): Promise<{ values: Array<{ value: number; labels: Record<string, unknown> }> }> }, label?: [string, string]): Promise<number> {
-  const { values } = await c.get();
-  return values.filter((v) => !label || v.labels[label[0]] === label[1]).reduce((a, v) => a + v.value, 0);
-}
-
 // ---------- child processes ----------
 
 export interface ChildResult { code: number | null; stdout: string; stderr: string; ms: number }
 
 /** Runs a command; stdout to a file (e.g. /dev/null) or captured. */
-export function run(cmd: string, args: string[], opts: { stdoutTo?: string; env?: Record<string, string> } = {}): Promise<ChildResult> {
+export function run(cmd: string, args: string[], opts: { stdoutTo?: string } = {}): Promise<ChildResult> {
   const started = performance.now();
   const fd = opts.stdoutTo === undefined ? undefined : openSync(opts.stdoutTo, 'w');
-  const child = spawn(cmd, args, { stdio: ['ignore', fd ?? 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+  const child = spawn(cmd, args, { stdio: ['ignore', fd ?? 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (d) => { stdout += d; });
@@ -338,11 +312,66 @@ export async function psql(command: string, stdoutTo?: string): Promise<number> 
 }
 
 /** Runs bench/<script> with tsx in a child process; its last stdout line is JSON. */
-export async function runScript<T>(script: string, arg: unknown): Promise<T> {
-  const r = await run(process.execPath, ['--import', 'tsx', new URL(script, import.meta.url).pathname, JSON.stringify(arg)]);
-  const last = r.stdout.trim().split('\n').pop() ?? '';
-  if (r.code !== 0) throw new Error(`${script} exited ${r.code}: ${r.stderr.trim().slice(-2000)}`);
-  return JSON.parse(last) as T;
+export function runScript<T>(script: string, arg: unknown): Promise<T> {
+  return spawnScript<T>(script, arg).result;
+}
+
+/** runScript that can also be asked to stop early (SIGTERM; the script still prints its result). */
+export function spawnScript<T>(script: string, arg: unknown): { result: Promise<T>; stop(): void } {
+  const child = spawn(process.execPath, ['--import', 'tsx', new URL(script, import.meta.url).pathname, JSON.stringify(arg)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => { stdout += d; });
+  child.stderr.on('data', (d) => { stderr += d; });
+  const result = new Promise<T>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) { reject(new Error(`${script} exited ${code}: ${stderr.trim().slice(-2000)}`)); return; }
+      resolve(JSON.parse(stdout.trim().split('\n').pop() ?? '') as T);
+    });
+  });
+  return { result, stop: () => { if (child.exitCode === null) child.kill('SIGTERM'); } };
+}
+
+export interface Worker {
+  call<T>(job: unknown): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** A long-lived bench/<script> process (tsx) answering one JSON line per JSON line sent: started
+ * once per figure, so its start-up is not paid per run. */
+export function startWorker(script: string): Worker {
+  const child = spawn(process.execPath, ['--import', 'tsx', new URL(script, import.meta.url).pathname], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => { stderr += d; });
+  const waiting: Array<{ resolve: (v: unknown) => void; reject: (e: Error) => void }> = [];
+  let buf = '';
+  child.stdout.on('data', (d) => {
+    buf += d;
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      waiting.shift()?.resolve(JSON.parse(line));
+    }
+  });
+  const exited = new Promise<void>((resolve) => child.on('close', (code) => {
+    for (const w of waiting.splice(0)) w.reject(new Error(`${script} exited ${code}: ${stderr.trim().slice(-2000)}`));
+    resolve();
+  }));
+  return {
+    call: <T>(job: unknown) => new Promise<T>((resolve, reject) => {
+      waiting.push({ resolve: resolve as (v: unknown) => void, reject });
+      child.stdin.write(`${JSON.stringify(job)}\n`);
+    }),
+    close: async () => { child.stdin.end(); await exited; },
+  };
+}
+
+/** A promise awaited later: its rejection must not count as unhandled (and crash the figure
+ * before its cleanup) in the meantime. */
+export function later<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => undefined);
+  return p;
 }
 
 export function runId(): string {

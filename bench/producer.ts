@@ -1,6 +1,6 @@
 // A load generator in its own process (so it does not share the service's event loop):
 //   {"mode":"rate", topic, rate, seconds, batchKeys, speedKeys}: speed updates of random speed keys
-//     at `rate` per second for `seconds`, sent every few ms in one batch;
+//     at `rate` per second for `seconds` (or until SIGTERM), sent every few ms in one batch;
 //   {"mode":"all", topic, batchKeys, speedKeys}: each speed row once, as fast as possible.
 // Prints {"sent","seconds","rate"} as its last line.
 import kafkajs, { type Message } from 'kafkajs';
@@ -12,9 +12,11 @@ async function atRate(a: Args): Promise<{ sent: number; seconds: number }> {
   const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: kafkajs.Partitioners.DefaultPartitioner });
   await producer.connect();
   let sent = 0;
+  let stop = false;
+  process.on('SIGTERM', () => { stop = true; });
   const started = performance.now();
   try {
-    for (;;) {
+    while (!stop) {
       const elapsed = performance.now() - started;
       if (elapsed >= a.seconds * 1000) break;
       // behind schedule after a slow send: the next batch catches up (bounded)

@@ -17,6 +17,7 @@ export interface Config {
   readonly speedTopic: string;
   readonly kafkaGroupId: string;
   readonly deadLetterTopic: string | undefined;
+  readonly kafkaSessionTimeoutMs: number;
   readonly warehouseUrl: string;
   readonly warehouseDialect: Dialect;
   readonly batchTable: string;
@@ -217,6 +218,7 @@ export function loadConfig(env: Env): Config {
     speedTopic: r.topic('SPEED_TOPIC', 'speed_layer') as string,
     kafkaGroupId: r.raw('KAFKA_GROUP_ID') ?? 'lambda-serving',
     deadLetterTopic: r.topic('DEAD_LETTER_TOPIC', undefined),
+    kafkaSessionTimeoutMs: r.duration('KAFKA_SESSION_TIMEOUT', '10s', 6000),
     warehouseUrl: external ? warehouseUrl(r) : '', // embedded: set when the embedded warehouse listens
     warehouseDialect: external ? dialect : 'embedded',
     batchTable: r.table('BATCH_TABLE', 'batch_layer'),

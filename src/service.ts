@@ -260,6 +260,7 @@ function kafkaSource(cfg: Config, log: Logger): SpeedSourceFactory {
       retry: { retries: 8, initialRetryTime: 300, maxRetryTime: 10_000 },
     }),
     topic: cfg.speedTopic, groupId: cfg.kafkaGroupId, deadLetterTopic: cfg.deadLetterTopic,
+    sessionTimeoutMs: cfg.kafkaSessionTimeoutMs,
   });
 }
 

@@ -82,10 +82,24 @@ describe('loadConfig', () => {
     assert.match(err.message, /5 problem/);
   });
 
-  test('config reports missing required variables together', () => {
-    const err = configError({});
-    assert.match(err.message, /KAFKA_BROKERS/);
-    assert.match(err.message, /WAREHOUSE_URL/);
+  // Changed with embedded mode (issue 6): neither variable is an embedded run, not an error.
+  test('config runs embedded when neither KAFKA_BROKERS nor WAREHOUSE_URL is set', () => {
+    const cfg = loadConfig({});
+    assert.equal(cfg.mode, 'embedded');
+    assert.equal(cfg.warehouseDialect, 'embedded');
+    assert.deepEqual(cfg.kafkaBrokers, []);
+    assert.equal(cfg.flushIntervalMs, 10_000, 'embedded mode flushes often enough to watch');
+    assert.equal(loadConfig({ FLUSH_INTERVAL: '3s' }).flushIntervalMs, 3000);
+    assert.equal(loadConfig(BASE).mode, 'external');
+  });
+
+  test('config names the missing one when only KAFKA_BROKERS or only WAREHOUSE_URL is set', () => {
+    const onlyKafka = configError({ KAFKA_BROKERS: BASE.KAFKA_BROKERS });
+    assert.match(onlyKafka.message, /WAREHOUSE_URL is required when KAFKA_BROKERS is set/);
+    assert.match(onlyKafka.message, /1 problem/);
+    const onlyWarehouse = configError({ WAREHOUSE_URL: BASE.WAREHOUSE_URL });
+    assert.match(onlyWarehouse.message, /KAFKA_BROKERS is required when WAREHOUSE_URL is set/);
+    assert.doesNotMatch(onlyWarehouse.message, new RegExp(PASSWORD));
   });
 
   test('config refuses a broker entry without a port and a non-postgres warehouse URL', () => {

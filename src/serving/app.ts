@@ -164,7 +164,7 @@ function routes(app: FastifyInstance, d: AppDeps): void {
     },
   }, async (req, reply) => {
     const { key } = req.params;
-    const body = req.query.explain ? d.reads.explain(key) : d.reads.get(key)?.json;
+    const body = req.query.explain ? await d.reads.explainAsync(key) : (await d.reads.lookup(key))?.json;
     if (body === undefined) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `unknown key "${key.slice(0, 200)}"` });
     return json(reply, body);
   });
@@ -191,7 +191,7 @@ function routes(app: FastifyInstance, d: AppDeps): void {
     const items: string[] = [];
     const missing: Key[] = [];
     for (const k of keys) {
-      const v = d.reads.get(k);
+      const v = await d.reads.lookup(k);
       if (v) items.push(v.json);
       else missing.push(k);
     }
@@ -212,7 +212,7 @@ function routes(app: FastifyInstance, d: AppDeps): void {
       },
       response: { 200: { type: 'object', properties: { metric: { type: 'string' }, items: { type: 'array', items: row } } }, 400: errorSchema },
     },
-  }, async (req, reply) => json(reply, d.reads.top(metricNames.indexOf(req.query.metric), req.query.limit)));
+  }, async (req, reply) => json(reply, await d.reads.topAsync(metricNames.indexOf(req.query.metric), req.query.limit)));
 
   app.post('/v1/flush', {
     schema: {

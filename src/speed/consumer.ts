@@ -32,6 +32,7 @@ export interface ConsumerOptions {
   readonly restore?: (partitions: number[]) => Promise<Map<number, bigint>>;
   /** Updates of windows ending at or before this (the batch watermark) are already in the batch. */
   readonly watermark?: () => number | undefined;
+  readonly sessionTimeoutMs?: number;
 }
 
 /** Longest stretch of record processing before HTTP requests get a turn. */
@@ -66,8 +67,9 @@ export class SpeedConsumer implements SpeedSource {
     this.rejections = new Rejections(o.log, o.metrics);
     this.consumer = o.kafka.consumer({
       groupId: o.groupId,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3_000,
+      // a member that died (kill -9) holds its partitions until this expires: keep it short
+      sessionTimeout: o.sessionTimeoutMs ?? 10_000,
+      heartbeatInterval: 1_000,
       maxWaitTimeInMs: 100,
       retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 300, maxRetryTime: 10_000 },
     });

@@ -103,12 +103,6 @@ export class Warehouse {
       ...(opts.queryTimeoutMs ? { query_timeout: opts.queryTimeoutMs } : {}),
       ...(opts.ssl === undefined ? {} : { ssl: opts.ssl === 'disable' ? false : { rejectUnauthorized: opts.ssl === 'verify' } }),
     });
-    // Sent as a statement, not a startup parameter: Redshift refuses unknown startup parameters.
-    if (opts.statementTimeoutMs > 0) {
-      this.pool.on('connect', (client) => {
-        client.query(sql.setStatementTimeout(opts.statementTimeoutMs)).catch((err: Error) => this.log.warn({ err: err.message }, 'could not set statement_timeout'));
-      });
-    }
     // An idle client that loses its connection emits here; without a listener the process dies.
     this.pool.on('error', (err) => this.log.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'idle warehouse connection failed'));
   }
@@ -124,7 +118,23 @@ export class Warehouse {
       this.opts.onStatement?.(text, values); // what is actually sent
     };
     const query = pg.Client.prototype.query as (...args: unknown[]) => unknown;
+    const connect = pg.Client.prototype.connect as unknown as (this: pg.Client) => Promise<unknown>;
+    const timeoutMs = this.opts.statementTimeoutMs;
     return class extends pg.Client {
+      // statement_timeout is SET as part of connecting (the pool hands the client out only after
+      // this), not as a startup parameter: Redshift refuses unknown startup parameters.
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      override connect(...args: any[]): any {
+        const cb = args[0] as ((err?: Error | null, c?: unknown) => void) | undefined;
+        const done = (async () => {
+          await connect.call(this);
+          if (timeoutMs > 0) await this.query(sql.setStatementTimeout(timeoutMs));
+        })();
+        if (typeof cb !== 'function') return done.then(() => this);
+        done.then(() => cb(null, this), (err: Error) => cb(err));
+        return undefined;
+      }
+
       // eslint-disable-next-line @typescript-eslint/no-explicit-any
       override query(...args: any[]): any {
         const [config, values] = args as [unknown, unknown];
