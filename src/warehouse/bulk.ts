@@ -48,9 +48,11 @@ async function copyRows(client: pg.PoolClient, t: TableName, columns: readonly s
       chunk += copyRowLine(row);
       n++;
       if (chunk.length >= CHUNK_CHARS) {
-        // waiting for 'drain' hands the event loop back to reads and consumption
         if (!stream.write(chunk)) await Promise.race([once(stream, 'drain'), done]);
         chunk = '';
+        // 'drain' of a local socket comes on nextTick, which never lets I/O run: give reads and
+        // consumption a turn after each chunk
+        await new Promise((r) => setImmediate(r));
       }
     }
     stream.end(chunk);
