@@ -59,14 +59,17 @@ export class Reads {
     return this.cache.size;
   }
 
+  /** The cached merged value of a key, counting the hit or miss. */
+  private cached(ck: string): MergedValue | undefined {
+    const hit = this.cache.get(ck);
+    this.metrics.cacheRequests.inc({ result: hit === undefined ? 'miss' : 'hit' });
+    return hit;
+  }
+
   get(key: Key): MergedValue | undefined {
     const ck = cacheKey(key);
-    const hit = this.cache.get(ck);
-    if (hit !== undefined) {
-      this.metrics.cacheRequests.inc({ result: 'hit' });
-      return hit;
-    }
-    this.metrics.cacheRequests.inc({ result: 'miss' });
+    const hit = this.cached(ck);
+    if (hit !== undefined) return hit;
     const merged = this.compute(key);
     if (merged !== undefined) this.cache.set(ck, merged);
     return merged;
@@ -77,12 +80,8 @@ export class Reads {
   async lookup(key: Key): Promise<MergedValue | undefined> {
     if (!this.pushdown) return this.get(key);
     const ck = cacheKey(key);
-    const hit = this.cache.get(ck);
-    if (hit !== undefined) {
-      this.metrics.cacheRequests.inc({ result: 'hit' });
-      return hit;
-    }
-    this.metrics.cacheRequests.inc({ result: 'miss' });
+    const hit = this.cached(ck);
+    if (hit !== undefined) return hit;
     const gen = this.batchGeneration;
     const b = await this.batchPart(key);
     // the speed part is taken after the await, so it is as fresh as the store
