@@ -31,11 +31,12 @@ const args = ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concu
 const env = { ...process.env, KAFKAJS_NO_PARTITIONER_WARNING: '1' };
 const dialects = process.env.TEST_WAREHOUSE_DIALECT ? [process.env.TEST_WAREHOUSE_DIALECT] : ['postgres', 'redshift'];
 let status = 0;
-if (unit.length > 0) {
-  status ||= spawnSync(process.execPath, [...args, ...unit], { stdio: 'inherit', env }).status ?? 1;
-}
+// every group runs even after a failure; the exit status is the first failure's
+const run = (files, extraEnv = {}) => spawnSync(process.execPath, [...args, ...files], { stdio: 'inherit', env: { ...env, ...extraEnv } }).status ?? 1;
+if (unit.length > 0) status = run(unit);
 for (const dialect of integration.length > 0 ? dialects : []) {
   process.stdout.write(`\n# integration tests, warehouse profile: ${dialect}\n`);
-  status ||= spawnSync(process.execPath, [...args, ...integration], { stdio: 'inherit', env: { ...env, TEST_WAREHOUSE_DIALECT: dialect } }).status ?? 1;
+  const r = run(integration, { TEST_WAREHOUSE_DIALECT: dialect });
+  status = status || r;
 }
 process.exit(status);

@@ -1,5 +1,5 @@
 // Debian's Chromium driven by playwright-core, headless. .ci/run installs the `chromium` package
-// when it is missing; a local run without it skips browser tests (CI fails instead).
+// when it is missing; without it the browser tests fail and say how to install it.
 import { existsSync, mkdirSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
 import { defer } from './harness.js';
@@ -8,15 +8,8 @@ export const CHROMIUM = '/usr/bin/chromium';
 /** Screenshots and other artefacts of the tests (gitignored). */
 export const TEST_OUTPUT = new URL('../../test-output/', import.meta.url).pathname;
 
-/** Why browser tests cannot run here, or undefined. */
-export function browserMissing(): string | undefined {
-  if (existsSync(CHROMIUM)) return undefined;
-  const why = `${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)`;
-  if (process.env.CI) throw new Error(why);
-  return why;
-}
-
 export async function launchBrowser(t: { after(fn: () => unknown): void }): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)`);
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-background-networking'] });
   defer(t, () => browser.close());
   return browser;
