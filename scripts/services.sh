@@ -156,12 +156,7 @@ stop_pidfile() { # name pidfile
 
 stop_kafka() {
   if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-    local pid; pid=$(cat "$pidfile")
-    log "kafka: stopping broker pid $pid"
-    kill "$pid"
-    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-    kill -9 "$pid" 2>/dev/null || true
-    rm -f "$pidfile"
+    stop_pidfile "kafka broker" "$pidfile"
   elif docker_ok && [ -f "$repo/docker-compose.yml" ]; then
     docker compose -f "$repo/docker-compose.yml" stop kafka || true
   else

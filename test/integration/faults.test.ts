@@ -34,7 +34,7 @@ test('with the Kafka broker stopped for 30 s, reads keep answering, /readyz repo
 
   const out = services('stop');
   try {
-    assert.match(out, /stopping broker|docker compose/, `this test needs a broker started by scripts/services.sh: ${out}`);
+    assert.match(out, /kafka broker: stopping|docker compose/, `this test needs a broker started by scripts/services.sh: ${out}`);
     const stoppedAt = Date.now();
     let degradedSeen = false;
     while (Date.now() - stoppedAt < 30_000) {
