@@ -30,7 +30,9 @@ export class Reads {
   private readonly topPrefix = new Map<number, Int32Array>();
   /** Pushdown: batch rows looked up in the warehouse, { v: undefined } for a key it lacks. */
   private readonly batchRows: LRUCache<string, { v: bigint[] | undefined }>;
-  private batchGeneration = 0; // metric -> best batch rows, for the current snapshot
+  private batchGeneration = 0;
+  private readonly cacheHit: { inc(): void };
+  private readonly cacheMiss: { inc(): void }; // metric -> best batch rows, for the current snapshot
   private topCache: { key: string; batchId: number; gen: number; json: string } | undefined;
 
   constructor(
@@ -42,6 +44,9 @@ export class Reads {
     private readonly pushdown?: PushdownReads,
   ) {
     this.cache = new LRUCache({ max: cacheMax });
+    // label children resolved once: labels() hashes on every call, and this is per request
+    this.cacheHit = metrics.cacheRequests.labels({ result: 'hit' });
+    this.cacheMiss = metrics.cacheRequests.labels({ result: 'miss' });
     this.batchRows = new LRUCache({ max: cacheMax });
     speed.onChange((key) => this.cache.delete(cacheKey(key)));
   }
@@ -62,7 +67,7 @@ export class Reads {
   /** The cached merged value of a key, counting the hit or miss. */
   private cached(ck: string): MergedValue | undefined {
     const hit = this.cache.get(ck);
-    this.metrics.cacheRequests.inc({ result: hit === undefined ? 'miss' : 'hit' });
+    (hit === undefined ? this.cacheMiss : this.cacheHit).inc();
     return hit;
   }
 

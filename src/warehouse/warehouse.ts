@@ -8,7 +8,7 @@ import type { Logger } from '../log.js';
 import type { Key } from '../speed/decode.js';
 import type { View } from '../view.js';
 import { detectDialect, PROFILES, type DialectProfile } from './dialect.js';
-import { bulkWrite, copyRowLine, type Cell, type S3Path } from './bulk.js';
+import { bulkWrite, type Cell, type S3Path } from './bulk.js';
 import { redactSql, s3Client, type S3Settings } from './s3.js';
 import { redshiftViolations } from './redshift-rules.js';
 import { parseTable, sibling, speedStateColumns, sql, viewColumns, type TableName } from './sql.js';
@@ -360,11 +360,6 @@ export class Warehouse {
     this.s3?.client.destroy();
     await this.pool.end();
   }
-}
-
-/** One merged row in COPY text format (kept for callers that write single rows). */
-export function copyLine(key: Key, metrics: readonly bigint[]): string {
-  return copyRowLine([key, ...metrics]);
 }
 
 function* deltaRows(speed: Iterable<readonly [Key, readonly bigint[]]>): Generator<readonly Cell[]> {

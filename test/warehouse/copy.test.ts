@@ -2,7 +2,9 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { detectDialect, POSTGRES, REDSHIFT } from '../../src/warehouse/dialect.js';
 import { sql, viewColumns } from '../../src/warehouse/sql.js';
-import { copyLine } from '../../src/warehouse/warehouse.js';
+import { copyRowLine } from '../../src/warehouse/bulk.js';
+
+const copyLine = (key: string | null, metrics: bigint[]) => copyRowLine([key, ...metrics]);
 import { TWEET_VIEW, type View } from '../../src/view.js';
 
 describe('copyLine', () => {
