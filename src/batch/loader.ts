@@ -95,7 +95,7 @@ export class BatchLoader {
       const snap = await this.warehouse.retry('batch load', async () => {
         // The watermark is read before the rows: the rows then hold at least what it promises.
         const watermark = this.watermarkSql === undefined ? undefined : await this.warehouse.watermark(this.watermarkSql);
-        const b = BatchSnapshot.builder(this.metricCount);
+        const b = BatchSnapshot.builder(this.metricCount, this.current.size); // a reload: about the last size
         if (this.loadRows) await this.warehouse.streamBatch((key, m) => b.add(key, m));
         if (b.duplicates > 0) this.log.warn({ duplicates: b.duplicates }, 'batch table has duplicate keys; their rows were summed');
         return b.build(watermark);

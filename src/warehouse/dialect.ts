@@ -3,6 +3,8 @@ export interface DialectProfile {
   readonly name: 'postgres' | 'redshift' | 'embedded';
   /** How the staging table is filled: COPY FROM STDIN, or multi-row INSERT chunks. */
   readonly bulkWrite: 'copy' | 'insert';
+  /** How the batch table is read: COPY (SELECT ...) TO STDOUT, or a server-side cursor. */
+  readonly bulkRead: 'copy' | 'cursor';
   /** Column type of the key column in tables we create. */
   readonly keyType: string;
   /** Largest statement text we send, bytes (Redshift: 16 MB). */
@@ -22,6 +24,7 @@ export interface DialectProfile {
 export const POSTGRES: DialectProfile = Object.freeze({
   name: 'postgres',
   bulkWrite: 'copy',
+  bulkRead: 'copy',
   keyType: 'text',
   maxStatementBytes: 64 * 1024 * 1024,
   maxParams: 65_535,
@@ -33,6 +36,7 @@ export const POSTGRES: DialectProfile = Object.freeze({
 export const REDSHIFT: DialectProfile = Object.freeze({
   name: 'redshift',
   bulkWrite: 'insert',
+  bulkRead: 'cursor', // Redshift has no COPY TO STDOUT (only UNLOAD to S3)
   keyType: 'varchar(65535)',
   maxStatementBytes: 16 * 1024 * 1024 - 64 * 1024, // under 16 MB with room for the statement head
   maxParams: 65_535,
@@ -47,6 +51,7 @@ export const REDSHIFT: DialectProfile = Object.freeze({
 export const EMBEDDED: DialectProfile = Object.freeze({
   name: 'embedded',
   bulkWrite: 'insert',
+  bulkRead: 'cursor',
   keyType: 'text',
   maxStatementBytes: 4 * 1024 * 1024,
   maxParams: 65_535,

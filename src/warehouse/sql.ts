@@ -49,6 +49,9 @@ export const sql = {
 
   selectBatch: (view: View, t: TableName) => `SELECT ${columns(view)} FROM ${qualified(t)}`,
 
+  /** The batch table as COPY text (PostgreSQL); the same rows as selectBatch. */
+  copyBatchOut: (view: View, t: TableName) => `COPY (SELECT ${columns(view)} FROM ${qualified(t)}) TO STDOUT`,
+
   dropTableIfExists: (t: TableName) => `DROP TABLE IF EXISTS ${qualified(t)}`,
 
   createStaging: (view: View, t: TableName, d: DialectProfile) =>

@@ -9,6 +9,7 @@ import type { Key } from '../speed/decode.js';
 import type { View } from '../view.js';
 import { detectDialect, PROFILES, type DialectProfile } from './dialect.js';
 import { bulkWrite, type Cell, type S3Path } from './bulk.js';
+import { CopyKeyRowParser, CopyOut, type KeyRowSink } from './copy-out.js';
 import { redactSql, s3Client, type S3Settings } from './s3.js';
 import { redshiftViolations } from './redshift-rules.js';
 import { parseTable, sibling, speedStateColumns, sql, viewColumns, type TableName } from './sql.js';
@@ -193,8 +194,31 @@ export class Warehouse {
     }
   }
 
-  /** Streams the batch table, row by row, with bounded memory (a server-side cursor). */
-  async streamBatch(onRow: (key: Key, metrics: bigint[]) => void): Promise<number> {
+  /** Streams the batch table, row by row, with bounded memory: COPY TO STDOUT where the dialect
+   * has it (parsed as it arrives), else a server-side cursor. The metrics array is reused. */
+  async streamBatch(onRow: KeyRowSink): Promise<number> {
+    return this.dialect.bulkRead === 'copy' ? this.copyBatchOut(onRow) : this.cursorBatch(onRow);
+  }
+
+  private async copyBatchOut(onRow: KeyRowSink): Promise<number> {
+    const client = await this.checkout();
+    let failed = false;
+    try {
+      const parser = new CopyKeyRowParser(this.opts.view.metrics.length, onRow);
+      const copy = new CopyOut(sql.copyBatchOut(this.opts.view, this.batch), (buf, s, e) => parser.pushRange(buf, s, e));
+      client.query(copy as never);
+      await copy.done;
+      parser.end();
+      return parser.rows;
+    } catch (err) {
+      failed = true; // after a failed COPY the connection is not trusted again: it is closed
+      throw err;
+    } finally {
+      client.release(failed);
+    }
+  }
+
+  private async cursorBatch(onRow: KeyRowSink): Promise<number> {
     const client = await this.checkout();
     let n = 0;
     try {

@@ -2,7 +2,12 @@
 // serving the previous snapshot and says so.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createBatchTable, freshDb, freshTopic, startService, waitFor } from '../helpers/harness.js';
+import { BatchLoader } from '../../src/batch/loader.js';
+import { createLogger } from '../../src/log.js';
+import { createMetrics } from '../../src/metrics.js';
+import { TWEET_VIEW } from '../../src/view.js';
+import { Warehouse } from '../../src/warehouse/warehouse.js';
+import { createBatchTable, DATABASE_URL, defer, DIALECT, freshDb, freshTopic, startService, waitFor } from '../helpers/harness.js';
 
 test('batch_layer is reloaded every BATCH_RELOAD_INTERVAL and a cached value is replaced by the reloaded one', async (t) => {
   const db = await freshDb(t);
@@ -52,4 +57,35 @@ test('the service is not ready until the batch layer has been loaded once', asyn
   await createBatchTable(db, [['Prague', 2, 0, 0, 0]]);
   const svc = await started;
   assert.equal(((await svc.get('/v1/counts/Prague')).json as { count_id: number }).count_id, 2);
+});
+
+test('the batch layer arrives in memory exactly: awkward keys, NULLs, int64 extremes, duplicate keys summed', async (t) => {
+  const db = await freshDb(t);
+  await db.pool.query(`CREATE TABLE ${db.t('batch_layer')} (location text, count_id bigint, sum_followers_count bigint, sum_favorite_count bigint, sum_retweet_count bigint)`);
+  const keys = ['tab\there', 'new\nline', 'cr\rhere', 'back\\slash', '\\N', 'N', '', 'Zürich', '東京 🚀', 'trailing\\', `ctl\b\f\v${String.fromCharCode(1)}`];
+  const rows: Array<[string | null, ...Array<string | null>]> = [
+    ...keys.map((k, i): [string, string, string, string, string] => [k, String(i + 1), '-7', '9223372036854775807', '-9223372036854775808']),
+    [null, '5', null, '9007199254740993', '-9007199254740993'],
+    ['dup', '1', '2', '3', '4'],
+    ['dup', '10', '20', '30', '40'],
+  ];
+  for (const r of rows) await db.pool.query(`INSERT INTO ${db.t('batch_layer')} VALUES ($1, $2, $3, $4, $5)`, r);
+  const statements: string[] = [];
+  const log = createLogger('silent');
+  const warehouse = new Warehouse({
+    url: DATABASE_URL, dialect: DIALECT as 'postgres' | 'redshift', view: TWEET_VIEW, batchTable: db.t('batch_layer'), servingTable: db.t('serving_layer'),
+    statementTimeoutMs: 0, log, onStatement: (text) => statements.push(text),
+  });
+  defer(t, () => warehouse.close());
+  await warehouse.connect();
+  const loader = new BatchLoader(warehouse, 4, undefined, log, createMetrics(false));
+  const snap = await loader.load();
+
+  // the postgres profile reads with COPY TO STDOUT, the redshift one with a cursor
+  assert.equal(statements.some((s) => s.startsWith('COPY (SELECT')), warehouse.dialect.bulkRead === 'copy');
+  assert.equal(snap.size, keys.length + 2);
+  keys.forEach((k, i) => assert.deepEqual(snap.get(k), [BigInt(i + 1), -7n, 9223372036854775807n, -9223372036854775808n], JSON.stringify(k)));
+  assert.deepEqual(snap.get(null), [5n, 0n, 9007199254740993n, -9007199254740993n]);
+  assert.deepEqual(snap.get('dup'), [11n, 22n, 33n, 44n]);
+  assert.equal(snap.get('missing'), undefined);
 });
