@@ -59,14 +59,51 @@ export interface MergedRow {
   readonly metrics: readonly bigint[];
 }
 
-/** Every merged row: batch keys (with their speed part added) then speed-only keys. */
-export function* mergeAll(
-  batch: { readonly keys: readonly Key[]; row(i: number): bigint[]; has(key: Key): boolean },
-  speed: ReadonlyMap<Key, readonly bigint[]>,
-): Generator<MergedRow> {
-  for (let i = 0; i < batch.keys.length; i++) {
-    const key = batch.keys[i] as Key;
-    yield { key, metrics: mergeRow(batch.row(i), speed.get(key), key) as bigint[] };
+/** What the merge needs of a batch snapshot. */
+export interface BatchRows {
+  readonly size: number;
+  keyAt(i: number): Key;
+  row(i: number): bigint[];
+  indexOf(key: Key): number | undefined;
+}
+
+/** The merged snapshot of one cut, as a plan: the batch rows unchanged except `patched` (ascending
+ * row numbers, with their merged values in `patchedMetrics`), then the speed-only keys. Built
+ * from the speed keys alone (a batch row is never copied here), so writing a million merged rows
+ * can stream the batch's columns as they are. Every int64 sum is checked here. */
+export interface MergePlan<B extends BatchRows = BatchRows> {
+  readonly batch: B;
+  readonly patched: Int32Array;
+  readonly patchedMetrics: ReadonlyArray<readonly bigint[]>;
+  readonly speedOnly: ReadonlyArray<readonly [Key, readonly bigint[]]>;
+  readonly rows: number;
+}
+
+export function planMerge<B extends BatchRows>(batch: B, speed: ReadonlyMap<Key, readonly bigint[]>): MergePlan<B> {
+  const patches: Array<[number, bigint[]]> = [];
+  const speedOnly: Array<readonly [Key, readonly bigint[]]> = [];
+  for (const [key, s] of speed) {
+    const i = batch.indexOf(key);
+    if (i === undefined) speedOnly.push([key, s]);
+    else patches.push([i, mergeRow(batch.row(i), s, key) as bigint[]]);
   }
-  for (const [key, s] of speed) if (!batch.has(key)) yield { key, metrics: s };
+  patches.sort((a, b) => a[0] - b[0]);
+  return {
+    batch,
+    patched: Int32Array.from(patches, (p) => p[0]),
+    patchedMetrics: patches.map((p) => p[1]),
+    speedOnly,
+    rows: batch.size + speedOnly.length,
+  };
+}
+
+/** Every merged row of a plan: batch keys (with their speed part added) then speed-only keys. */
+export function* mergeAll(plan: MergePlan): Generator<MergedRow> {
+  const { batch, patched, patchedMetrics } = plan;
+  let p = 0;
+  for (let i = 0; i < batch.size; i++) {
+    if (p < patched.length && patched[p] === i) yield { key: batch.keyAt(i), metrics: patchedMetrics[p++] as bigint[] };
+    else yield { key: batch.keyAt(i), metrics: batch.row(i) };
+  }
+  for (const [key, metrics] of plan.speedOnly) yield { key, metrics };
 }

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { LsError } from '../src/errors.js';
 import { INT64_MAX, INT64_MIN } from '../src/int64.js';
-import { mergeAll, mergeRow, speedPart, windowFate, type MergeStats, type SpeedWindow } from '../src/merge.js';
+import { BatchSnapshot } from '../src/batch/snapshot.js';
+import { mergeAll, mergeRow, planMerge, speedPart, windowFate, type MergeStats, type SpeedWindow } from '../src/merge.js';
 import { OPEN_WINDOW, type Key, type Tombstone, type Update } from '../src/speed/decode.js';
 import { SpeedStore, type Mode } from '../src/speed/store.js';
 
@@ -103,12 +104,21 @@ describe('mergeRow', () => {
 
 describe('mergeAll', () => {
   test('mergeAll yields batch keys with their speed part, then speed-only keys, the NULL key included', () => {
-    const keys: Key[] = ['a', null, 'b'];
-    const rows = [[1n], [2n], [3n]];
-    const batch = { keys, row: (i: number) => (rows[i] as bigint[]).slice(), has: (k: Key) => keys.includes(k) };
-    const speed = new Map<Key, bigint[]>([[null, [10n]], ['c', [20n]]]);
-    const out = [...mergeAll(batch, speed)].map((r) => [r.key, r.metrics]);
-    assert.deepEqual(out, [['a', [1n]], [null, [12n]], ['b', [3n]], ['c', [20n]]]);
+    const b = BatchSnapshot.builder(1);
+    b.add('a', [1n]);
+    b.add(null, [2n]);
+    b.add('b', [3n]);
+    const speed = new Map<Key, bigint[]>([['b', [5n]], [null, [10n]], ['c', [20n]]]);
+    const plan = planMerge(b.build(undefined), speed);
+    assert.equal(plan.rows, 4);
+    const out = [...mergeAll(plan)].map((r) => [r.key, r.metrics]);
+    assert.deepEqual(out, [['a', [1n]], [null, [12n]], ['b', [8n]], ['c', [20n]]]);
+  });
+
+  test('planMerge refuses a merged value beyond int64 before anything is written', () => {
+    const b = BatchSnapshot.builder(1);
+    b.add('a', [INT64_MAX]);
+    assert.throws(() => planMerge(b.build(undefined), new Map([['a', [1n]]])), isOverflow);
   });
 });
 

@@ -96,7 +96,7 @@ export class BatchLoader {
         // The watermark is read before the rows: the rows then hold at least what it promises.
         const watermark = this.watermarkSql === undefined ? undefined : await this.warehouse.watermark(this.watermarkSql);
         const b = BatchSnapshot.builder(this.metricCount, this.current.size); // a reload: about the last size
-        if (this.loadRows) await this.warehouse.streamBatch((key, m) => b.add(key, m));
+        if (this.loadRows) await this.warehouse.streamBatch(b);
         if (b.duplicates > 0) this.log.warn({ duplicates: b.duplicates }, 'batch table has duplicate keys; their rows were summed');
         return b.build(watermark);
       });

@@ -184,7 +184,7 @@ export class Reads {
     if (!prefix) { prefix = bestRows(col, Math.min(MAX_TOP_PREFIX, col.length)); this.topPrefix.set(m, prefix); }
     let taken = 0;
     for (const i of prefix) {
-      const key = snap.keys[i] as Key;
+      const key = snap.keyAt(i);
       if (this.speed.has(key)) continue;
       cands.push({ key, metrics: snap.row(i), v: col[i] as bigint });
       if (++taken === limit) break;
@@ -192,7 +192,7 @@ export class Reads {
     if (taken < limit && prefix.length < col.length) {
       // not enough batch-only keys in the prefix: scan everything
       for (let i = 0; i < col.length; i++) {
-        const key = snap.keys[i] as Key;
+        const key = snap.keyAt(i);
         if (!this.speed.has(key)) cands.push({ key, metrics: snap.row(i), v: col[i] as bigint });
       }
     }

@@ -8,12 +8,13 @@
 import { errorMessage, LsError } from '../errors.js';
 import type { BatchSnapshot } from '../batch/snapshot.js';
 import type { Logger } from '../log.js';
-import { mergeAll, speedPart } from '../merge.js';
+import { planMerge, speedPart } from '../merge.js';
 import type { Metrics } from '../metrics.js';
 import { OPEN_WINDOW, type Key } from '../speed/decode.js';
 import type { SpeedStore, TombstoneEntry, WindowEntry } from '../speed/store.js';
 import type { Cell } from '../warehouse/bulk.js';
-import type { CrashPoint, Row, Warehouse } from '../warehouse/warehouse.js';
+import type { CrashPoint, Warehouse } from '../warehouse/warehouse.js';
+import { mergedRows } from './merged-copy.js';
 
 export interface FlushResult {
   readonly snapshotId: string;
@@ -150,7 +151,7 @@ export class Flusher {
         ? await this.d.warehouse.retry('flush: pushdown merge', () =>
           this.d.warehouse.writePushdown(cut.speed, stateRows(cut.state, this.d.metricCount)))
         : await this.d.warehouse.retry('flush: bulk write', () =>
-          this.d.warehouse.writeStaging(rowsOf(mergeAll(cut.batch, cut.speed), crash), stateRows(cut.state, this.d.metricCount)));
+          this.d.warehouse.writeStaging(mergedRows(planMerge(cut.batch, cut.speed), this.d.metricCount, crash), stateRows(cut.state, this.d.metricCount)));
       await this.d.warehouse.retry('flush: swap', () =>
         this.d.warehouse.swap({ snapshotId: id, rows, batchWatermarkMs: cut.batch.watermark, offsets: cut.positions }, crash));
       const ms = Math.round(performance.now() - started);
@@ -178,15 +179,6 @@ interface Cut {
   readonly speed: Map<Key, bigint[]>;
   readonly state: { entries: WindowEntry[]; tombstones: TombstoneEntry[] };
   readonly positions: Record<string, string>;
-}
-
-function* rowsOf(rows: Iterable<{ key: Key; metrics: readonly bigint[] }>, crash: CrashPoint): Generator<Row> {
-  let n = 0;
-  for (const r of rows) {
-    yield [r.key, r.metrics];
-    if (++n === 1000) crash('bulk-write');
-  }
-  if (n < 1000) crash('bulk-write');
 }
 
 /** The speed store as rows of the speed-state table (see sql.speedStateColumns). */

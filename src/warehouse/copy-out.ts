@@ -5,7 +5,6 @@
 // handed over as such; only longer ones become BigInts. A malformed row is an error naming the
 // row, never a silently wrong value.
 import { LsError } from '../errors.js';
-import type { Key } from '../speed/decode.js';
 
 const TAB = 9;
 const NL = 10;
@@ -16,16 +15,20 @@ const N_UPPER = 78;
 /** Digits that always fit a double exactly (10^15 < 2^53). */
 const SAFE_DIGITS = 15;
 
-/** A row: the key and the metric values, as numbers (safe integers) or bigints; NULL metrics
- * arrive as 0. The array is reused for the next row: copy what you keep. */
-export type KeyRowSink = (key: Key, metrics: ArrayLike<number | bigint>) => void;
+/** Where rows go: the key as UTF-8 bytes (a range of a reused buffer) or NULL, and the metric
+ * values as numbers (safe integers) or bigints; NULL metrics arrive as 0. The values array is
+ * reused for the next row: copy what you keep. */
+export interface KeyRowSink {
+  add(key: null, metrics: ArrayLike<number | bigint>): void;
+  addBytes(buf: Uint8Array, start: number, end: number, metrics: ArrayLike<number | bigint>): void;
+}
 
 export class CopyKeyRowParser {
   private carry: Buffer | undefined;
   private readonly values: Array<number | bigint>;
   rows = 0;
 
-  constructor(private readonly metricCount: number, private readonly onRow: KeyRowSink) {
+  constructor(private readonly metricCount: number, private readonly sink: KeyRowSink) {
     this.values = new Array<number | bigint>(metricCount).fill(0);
   }
 
@@ -62,9 +65,7 @@ export class CopyKeyRowParser {
     let c = buf[i] as number;
     let escaped = false;
     while (c !== TAB && c !== NL) { if (c === BACKSLASH) escaped = true; c = buf[++i] as number; }
-    let key: Key;
-    if (i - s === 2 && buf[s] === BACKSLASH && buf[s + 1] === N_UPPER) key = null;
-    else key = escaped ? unescapeText(buf, s, i) : buf.toString('utf8', s, i);
+    const keyEnd = i;
     const values = this.values;
     for (let m = 0; m < this.metricCount; m++) {
       if (c !== TAB) throw this.bad(`row ${line} has ${m + 1} columns, expected ${this.metricCount + 1}`);
@@ -88,7 +89,11 @@ export class CopyKeyRowParser {
     }
     if (c !== NL) throw this.bad(`row ${line} has more than ${this.metricCount + 1} columns`);
     this.rows = line;
-    this.onRow(key, values);
+    if (keyEnd - s === 2 && buf[s] === BACKSLASH && buf[s + 1] === N_UPPER) this.sink.add(null, values);
+    else if (escaped) {
+      const key = unescapeBytes(buf, s, keyEnd);
+      this.sink.addBytes(key, 0, key.length, values);
+    } else this.sink.addBytes(buf, s, keyEnd, values);
     return i;
   }
 
@@ -103,8 +108,8 @@ export class CopyKeyRowParser {
   }
 }
 
-/** A text field with backslash escapes (PostgreSQL's COPY text format), decoded as UTF-8. */
-export function unescapeText(buf: Buffer, s: number, e: number): string {
+/** The bytes of a text field with backslash escapes (PostgreSQL's COPY text format). */
+export function unescapeBytes(buf: Buffer, s: number, e: number): Buffer {
   const out: number[] = [];
   for (let i = s; i < e; i++) {
     const c = buf[i] as number;
@@ -132,7 +137,7 @@ export function unescapeText(buf: Buffer, s: number, e: number): string {
         } else out.push(n); // \\ and any other escaped character stand for themselves
     }
   }
-  return Buffer.from(out).toString('utf8');
+  return Buffer.from(out);
 }
 
 function isHex(c: number): boolean {

@@ -4,12 +4,13 @@
 import pg from 'pg';
 import QueryStream from 'pg-query-stream';
 import { backoffDelay, errorMessage, isRetryable, LsError } from '../errors.js';
+import type { BatchRowSink } from '../batch/snapshot.js';
 import type { Logger } from '../log.js';
 import type { Key } from '../speed/decode.js';
 import type { View } from '../view.js';
 import { detectDialect, PROFILES, type DialectProfile } from './dialect.js';
-import { bulkWrite, type Cell, type S3Path } from './bulk.js';
-import { CopyKeyRowParser, CopyOut, type KeyRowSink } from './copy-out.js';
+import { bulkWrite, type Cell, type RowSource, type S3Path } from './bulk.js';
+import { CopyKeyRowParser, CopyOut } from './copy-out.js';
 import { redactSql, s3Client, type S3Settings } from './s3.js';
 import { redshiftViolations } from './redshift-rules.js';
 import { parseTable, sibling, speedStateColumns, sql, viewColumns, type TableName } from './sql.js';
@@ -55,9 +56,6 @@ export interface SwapInfo {
   readonly batchWatermarkMs: number | undefined;
   readonly offsets: Record<string, string>;
 }
-
-/** Rows for the bulk writer, as key + metrics. */
-export type Row = readonly [Key, readonly bigint[]];
 
 const listened = new WeakSet<pg.PoolClient>();
 
@@ -196,15 +194,15 @@ export class Warehouse {
 
   /** Streams the batch table, row by row, with bounded memory: COPY TO STDOUT where the dialect
    * has it (parsed as it arrives), else a server-side cursor. The metrics array is reused. */
-  async streamBatch(onRow: KeyRowSink): Promise<number> {
-    return this.dialect.bulkRead === 'copy' ? this.copyBatchOut(onRow) : this.cursorBatch(onRow);
+  async streamBatch(sink: BatchRowSink): Promise<number> {
+    return this.dialect.bulkRead === 'copy' ? this.copyBatchOut(sink) : this.cursorBatch(sink);
   }
 
-  private async copyBatchOut(onRow: KeyRowSink): Promise<number> {
+  private async copyBatchOut(sink: BatchRowSink): Promise<number> {
     const client = await this.checkout();
     let failed = false;
     try {
-      const parser = new CopyKeyRowParser(this.opts.view.metrics.length, onRow);
+      const parser = new CopyKeyRowParser(this.opts.view.metrics.length, sink);
       const copy = new CopyOut(sql.copyBatchOut(this.opts.view, this.batch), (buf, s, e) => parser.pushRange(buf, s, e));
       client.query(copy as never);
       await copy.done;
@@ -218,7 +216,7 @@ export class Warehouse {
     }
   }
 
-  private async cursorBatch(onRow: KeyRowSink): Promise<number> {
+  private async cursorBatch(sink: BatchRowSink): Promise<number> {
     const client = await this.checkout();
     let n = 0;
     try {
@@ -230,7 +228,7 @@ export class Warehouse {
           const v = raw[m];
           metrics.push(v === null || v === undefined ? 0n : typeof v === 'bigint' ? v : BigInt(v as string | number));
         }
-        onRow(key, metrics);
+        sink.add(key, metrics);
         n++;
       }
       return n;
@@ -267,13 +265,13 @@ export class Warehouse {
 
   /** Writes the staging tables of one snapshot: the merged rows, and the speed state that the
    * checkpoint refers to. Each is (re)created, then bulk-written. */
-  async writeStaging(rows: Iterable<Row>, speedState: Iterable<readonly Cell[]>): Promise<number> {
+  async writeStaging(rows: RowSource, speedState: Iterable<readonly Cell[]>): Promise<number> {
     const client = await this.checkout();
     try {
       const view = this.opts.view;
       await client.query(sql.dropTableIfExists(this.staging));
       await client.query(sql.createStaging(view, this.staging, this.dialect));
-      const n = await bulkWrite(client, this.dialect, this.staging, viewColumns(view), mapRows(rows), this.s3Path());
+      const n = await bulkWrite(client, this.dialect, this.staging, viewColumns(view), rows, this.s3Path());
       for (const r of this.opts.readers ?? []) await client.query(sql.grantSelect(this.staging, r));
       await client.query(sql.dropTableIfExists(this.speedStaging));
       await client.query(sql.createSpeedState(view, this.speedStaging, this.dialect));
@@ -388,8 +386,4 @@ export class Warehouse {
 
 function* deltaRows(speed: Iterable<readonly [Key, readonly bigint[]]>): Generator<readonly Cell[]> {
   for (const [key, metrics] of speed) yield [key ?? '', key === null ? 'true' : 'false', ...metrics];
-}
-
-function* mapRows(rows: Iterable<Row>): Generator<readonly Cell[]> {
-  for (const [key, metrics] of rows) yield [key, ...metrics];
 }

@@ -6,7 +6,11 @@ import { copyRowLine } from '../../src/warehouse/bulk.js';
 
 function parseAll(chunks: Buffer[], width = 2): Array<[Key, bigint[]]> {
   const out: Array<[Key, bigint[]]> = [];
-  const p = new CopyKeyRowParser(width, (k, ms) => out.push([k, Array.from(ms, (v) => BigInt(v))]));
+  const values = (ms: ArrayLike<number | bigint>) => Array.from(ms, (v) => BigInt(v));
+  const p = new CopyKeyRowParser(width, {
+    add: (k, ms) => { out.push([k, values(ms)]); },
+    addBytes: (buf, s, e, ms) => { out.push([Buffer.from(buf.subarray(s, e)).toString('utf8'), values(ms)]); },
+  });
   for (const c of chunks) p.push(c);
   p.end();
   assert.equal(p.rows, out.length);
