@@ -2,6 +2,10 @@
 // cache. The cache entry of a key is deleted the moment that key's speed entries change, and the
 // whole cache is cleared when the batch snapshot is replaced, so a read never returns a value
 // older than what the service has applied.
+// A merge is cheap (an index lookup, a few int64 additions, one string), so the cache earns its
+// keep only on keys read again soon: a computed value is admitted on the key's second miss within
+// a recent window (Doorkeeper, below), not on every miss, so reads spread over far more keys than the
+// cache holds do not churn it.
 import { LRUCache } from 'lru-cache';
 import type { BatchSnapshot } from '../batch/snapshot.js';
 import { mergeRow, speedPart, windowFate } from '../merge.js';
@@ -26,10 +30,16 @@ export interface MergedValue {
 const MAX_TOP_PREFIX = 2000;
 
 export class Reads {
-  private readonly cache: LRUCache<string, MergedValue>;
+  private readonly cache: LRUCache<CacheKey, MergedValue>;
+  private readonly admission: Doorkeeper;
+  /** rowJson's constant parts: `{"<key column>":` and `,"<metric column>":` for each metric. */
+  private readonly keyPrefix: string;
+  private readonly metricPrefixes: readonly string[];
+  /** `"<metric column>":` for each metric. */
+  private readonly metricFields: readonly string[];
   private readonly topPrefix = new Map<number, Int32Array>();
   /** Pushdown: batch rows looked up in the warehouse, { v: undefined } for a key it lacks. */
-  private readonly batchRows: LRUCache<string, { v: bigint[] | undefined }>;
+  private readonly batchRows: LRUCache<CacheKey, { v: bigint[] | undefined }>;
   private batchGeneration = 0;
   private readonly cacheHit: { inc(): void };
   private readonly cacheMiss: { inc(): void }; // metric -> best batch rows, for the current snapshot
@@ -44,6 +54,10 @@ export class Reads {
     private readonly pushdown?: PushdownReads,
   ) {
     this.cache = new LRUCache({ max: cacheMax });
+    this.admission = new Doorkeeper(2 * cacheMax);
+    this.keyPrefix = `{${JSON.stringify(view.keyColumn)}:`;
+    this.metricFields = view.metrics.map((d) => `${JSON.stringify(d.column)}:`);
+    this.metricPrefixes = this.metricFields.map((f) => `,${f}`);
     // label children resolved once: labels() hashes on every call, and this is per request
     this.cacheHit = metrics.cacheRequests.labels({ result: 'hit' });
     this.cacheMiss = metrics.cacheRequests.labels({ result: 'miss' });
@@ -65,7 +79,7 @@ export class Reads {
   }
 
   /** The cached merged value of a key, counting the hit or miss. */
-  private cached(ck: string): MergedValue | undefined {
+  private cached(ck: CacheKey): MergedValue | undefined {
     const hit = this.cache.get(ck);
     (hit === undefined ? this.cacheMiss : this.cacheHit).inc();
     return hit;
@@ -76,8 +90,17 @@ export class Reads {
     const hit = this.cached(ck);
     if (hit !== undefined) return hit;
     const merged = this.compute(key);
-    if (merged !== undefined) this.cache.set(ck, merged);
+    if (merged !== undefined) this.keep(ck, merged);
     return merged;
+  }
+
+  /** True when reads need no I/O (the batch is in memory): get() answers them synchronously. */
+  get inMemory(): boolean {
+    return this.pushdown === undefined;
+  }
+
+  private keep(ck: CacheKey, merged: MergedValue): void {
+    if (this.admission.admit(ck)) this.cache.set(ck, merged);
   }
 
   /** The merged value; with MERGE_STRATEGY=pushdown the batch part comes from a cached point
@@ -93,7 +116,7 @@ export class Reads {
     const metrics = mergeRow(b, this.speedOf(key, this.batch()), key);
     if (metrics === undefined) return undefined;
     const merged = { key, metrics, json: this.rowJson(key, metrics) };
-    if (gen === this.batchGeneration) this.cache.set(ck, merged);
+    if (gen === this.batchGeneration) this.keep(ck, merged);
     return merged;
   }
 
@@ -155,13 +178,14 @@ export class Reads {
   }
 
   rowJson(key: Key, metrics: readonly bigint[]): string {
-    let s = `{${JSON.stringify(this.view.keyColumn)}:${key === null ? 'null' : JSON.stringify(key)}`;
-    this.view.metrics.forEach((d, i) => { s += `,${JSON.stringify(d.column)}:${metrics[i]}`; });
+    let s = this.keyPrefix + (key === null ? 'null' : JSON.stringify(key));
+    const prefixes = this.metricPrefixes;
+    for (let i = 0; i < prefixes.length; i++) s += prefixes[i] + String(metrics[i]);
     return `${s}}`;
   }
 
   private metricsJson(metrics: readonly bigint[]): string {
-    return `{${this.view.metrics.map((d, i) => `${JSON.stringify(d.column)}:${metrics[i]}`).join(',')}}`;
+    return `{${this.metricFields.map((f, i) => f + String(metrics[i])).join(',')}}`;
   }
 
   private speedOf(key: Key, snap: BatchSnapshot): bigint[] | undefined {
@@ -201,8 +225,60 @@ export class Reads {
   }
 }
 
-function cacheKey(key: Key): string {
-  return key === null ? '\u0000null' : `s${key}`;
+/** The key itself; the NULL key (which no string can stand for) as a symbol. */
+type CacheKey = string | symbol;
+const NULL_KEY = Symbol('NULL key');
+
+function cacheKey(key: Key): CacheKey {
+  return key === null ? NULL_KEY : key;
+}
+
+/**
+ * Cache admission (TinyLFU's "doorkeeper"): a key is admitted on its second miss since the filter
+ * was last cleared, not its first. The filter is a Bloom filter (2 probes, 8 bits per remembered
+ * key, so about 5% of first misses pass too) cleared after `window` keys were remembered, so it
+ * forgets keys not read again soon. A key read often is admitted on its second read; keys read
+ * once in a long while (random reads over far more keys than the cache holds) are not, and do not
+ * evict entries that would have been read again.
+ */
+export class Doorkeeper {
+  private readonly words: Int32Array;
+  private readonly mask: number;
+  private remembered = 0;
+
+  constructor(private readonly window: number) {
+    let bits = 1024;
+    while (bits < window * 8) bits *= 2;
+    this.words = new Int32Array(bits >>> 5);
+    this.mask = bits - 1;
+  }
+
+  /** True if the key was seen since the filter was last cleared; otherwise remembers it. */
+  admit(key: CacheKey): boolean {
+    const h1 = typeof key === 'string' ? fnv1a(key) : 0;
+    const h2 = mix32(h1);
+    const a = h1 & this.mask, b = h2 & this.mask;
+    const w = this.words;
+    const ba = 1 << (a & 31), bb = 1 << (b & 31);
+    if (((w[a >>> 5] as number) & ba) !== 0 && ((w[b >>> 5] as number) & bb) !== 0) return true;
+    if (++this.remembered > this.window) { w.fill(0); this.remembered = 1; }
+    w[a >>> 5] = (w[a >>> 5] as number) | ba;
+    w[b >>> 5] = (w[b >>> 5] as number) | bb;
+    return false;
+  }
+}
+
+function fnv1a(s: string): number {
+  let h = 0x811c9dc5 | 0;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h;
+}
+
+/** murmur3's finaliser: a second, independent-enough hash from the first. */
+function mix32(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return h ^ (h >>> 16);
 }
 
 function compareKeys(a: Key, b: Key): number {
