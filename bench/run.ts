@@ -13,9 +13,10 @@ const ORDER = ['ingest', 'reads', 'freshness', 'flush', 'batchload', 'memory'] a
 
 const USAGE = `npm run bench -- [--quick] [--json FILE] [--only ${ORDER.join(',')}]
   [--batch-keys N] [--speed-keys N] [--ingest-records N] [--seconds N] [--reps N] [--verbose]
-  --quick    under 3 minutes: 200k batch keys, 20k speed keys, 200k ingest records, 2 s read runs
-  default    1M batch keys, 100k speed keys (half new), 1M ingest records, 10 s read runs, and a
-             flush with MERGE_STRATEGY=pushdown besides the in-process one
+  default    the issue's sizes: 1M batch keys, 100k speed keys (half new), 1M ingest records,
+             10 s read runs, and a flush with MERGE_STRATEGY=pushdown besides the in-process one
+  --quick    under 3 minutes: the same 1M batch + 100k speed keys (flush, batch load and memory
+             are defined at that size), 200k ingest records, 2 s read runs, no pushdown flush
   --json     writes {"figures":[{"name","value","unit","baseline","ratio","target","pass",...}]}
   --only     runs these groups (without ingest, "half the max rate" assumes 20k updates/s)
 Needs Kafka on ${BROKERS.join(',')} (KAFKA_BROKERS) and PostgreSQL at ${DATABASE_URL} (BENCH_DATABASE_URL):
@@ -47,8 +48,8 @@ function parseArgs(argv: string[]): Args {
   const opts: Options = {
     quick,
     prefix: `lsb_${runId()}`,
-    batchKeys: int('--batch-keys', quick ? 200_000 : 1_000_000, 2),
-    speedKeys: int('--speed-keys', quick ? 20_000 : 100_000, 2),
+    batchKeys: int('--batch-keys', 1_000_000, 2),
+    speedKeys: int('--speed-keys', 100_000, 2),
     ingestRecords: int('--ingest-records', quick ? 200_000 : 1_000_000, 1000),
     readSeconds: int('--seconds', quick ? 2 : 10, 1),
     reps: int('--reps', 3, 1),

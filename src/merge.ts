@@ -4,7 +4,7 @@
 //   window.start >= W or open    -> added
 //   start < W < end (straddling) -> not added; reported, so it is never silently counted twice
 // Without a watermark every window is added (the classic behaviour).
-import { addInt64 } from './int64.js';
+import { addInt64, INT64_MAX, INT64_MIN } from './int64.js';
 import type { Key } from './speed/decode.js';
 
 export interface SpeedWindow {
@@ -67,43 +67,91 @@ export interface BatchRows {
   indexOf(key: Key): number | undefined;
 }
 
-/** The merged snapshot of one cut, as a plan: the batch rows unchanged except `patched` (ascending
- * row numbers, with their merged values in `patchedMetrics`), then the speed-only keys. Built
- * from the speed keys alone (a batch row is never copied here), so writing a million merged rows
- * can stream the batch's columns as they are. Every int64 sum is checked here. */
+/** The speed part of every key of a cut's entries (see speedPart); keys with none are left out.
+ * `from`/`to` take a slice of the entries, so a caller can spread the work over several turns. */
+export function addSpeedParts(
+  into: Map<Key, bigint[]>,
+  entries: readonly (SpeedWindow & { readonly key: Key })[],
+  metricCount: number,
+  watermark: number | undefined,
+  from = 0,
+  to = entries.length,
+): void {
+  for (let i = from; i < to; i++) {
+    const w = entries[i] as SpeedWindow & { readonly key: Key };
+    if (windowFate(w, watermark) !== 'added') continue;
+    const sum = into.get(w.key);
+    if (sum === undefined) into.set(w.key, w.metrics.slice(0, metricCount));
+    else for (let m = 0; m < metricCount; m++) sum[m] = addInt64(sum[m] as bigint, w.metrics[m] as bigint, 'speed windows');
+  }
+}
+
+/** What the merge needs of a batch snapshot. */
+export interface BatchRows {
+  readonly size: number;
+  keyAt(i: number): Key;
+  row(i: number): bigint[];
+  indexOf(key: Key): number | undefined;
+}
+
+/** The merged snapshot of one cut, as a plan: the batch rows in order, `patched` ones (ascending
+ * row numbers) with the speed part in `patchedSpeed` to add, then the speed-only keys. Built from
+ * the speed keys alone, so writing a million merged rows can stream the batch's columns as they
+ * are; the sums are made (and checked: mergedValue) as rows are written. */
 export interface MergePlan<B extends BatchRows = BatchRows> {
   readonly batch: B;
   readonly patched: Int32Array;
-  readonly patchedMetrics: ReadonlyArray<readonly bigint[]>;
+  readonly patchedSpeed: ReadonlyArray<readonly bigint[]>;
   readonly speedOnly: ReadonlyArray<readonly [Key, readonly bigint[]]>;
   readonly rows: number;
 }
 
-export function planMerge<B extends BatchRows>(batch: B, speed: ReadonlyMap<Key, readonly bigint[]>): MergePlan<B> {
-  const patches: Array<[number, bigint[]]> = [];
-  const speedOnly: Array<readonly [Key, readonly bigint[]]> = [];
-  for (const [key, s] of speed) {
-    const i = batch.indexOf(key);
-    if (i === undefined) speedOnly.push([key, s]);
-    else patches.push([i, mergeRow(batch.row(i), s, key) as bigint[]]);
+/** Builds a MergePlan one speed key at a time (the flush does it in slices). */
+export class MergePlanner<B extends BatchRows> {
+  private readonly patches: Array<[number, readonly bigint[]]> = [];
+  private readonly speedOnly: Array<readonly [Key, readonly bigint[]]> = [];
+
+  constructor(private readonly batch: B) {}
+
+  add(key: Key, speed: readonly bigint[]): void {
+    const i = this.batch.indexOf(key);
+    if (i === undefined) this.speedOnly.push([key, speed]);
+    else this.patches.push([i, speed]);
   }
-  patches.sort((a, b) => a[0] - b[0]);
-  return {
-    batch,
-    patched: Int32Array.from(patches, (p) => p[0]),
-    patchedMetrics: patches.map((p) => p[1]),
-    speedOnly,
-    rows: batch.size + speedOnly.length,
-  };
+
+  plan(): MergePlan<B> {
+    const patches = this.patches.sort((a, b) => a[0] - b[0]);
+    return {
+      batch: this.batch,
+      patched: Int32Array.from(patches, (p) => p[0]),
+      patchedSpeed: patches.map((p) => p[1]),
+      speedOnly: this.speedOnly,
+      rows: this.batch.size + this.speedOnly.length,
+    };
+  }
+}
+
+export function planMerge<B extends BatchRows>(batch: B, speed: ReadonlyMap<Key, readonly bigint[]>): MergePlan<B> {
+  const planner = new MergePlanner(batch);
+  for (const [key, s] of speed) planner.add(key, s);
+  return planner.plan();
+}
+
+/** batch + speed of one metric of `key`, refused (LS_INT64_OVERFLOW) beyond int64; the key is
+ * asked for only then. */
+export function mergedValue(batch: bigint, speed: bigint, key: () => Key): bigint {
+  const v = batch + speed;
+  return v > INT64_MAX || v < INT64_MIN ? addInt64(batch, speed, `merge of key ${String(key())}`) : v;
 }
 
 /** Every merged row of a plan: batch keys (with their speed part added) then speed-only keys. */
 export function* mergeAll(plan: MergePlan): Generator<MergedRow> {
-  const { batch, patched, patchedMetrics } = plan;
+  const { batch, patched, patchedSpeed } = plan;
   let p = 0;
   for (let i = 0; i < batch.size; i++) {
-    if (p < patched.length && patched[p] === i) yield { key: batch.keyAt(i), metrics: patchedMetrics[p++] as bigint[] };
-    else yield { key: batch.keyAt(i), metrics: batch.row(i) };
+    const key = batch.keyAt(i);
+    if (p < patched.length && patched[p] === i) yield { key, metrics: mergeRow(batch.row(i), patchedSpeed[p++], key) as bigint[] };
+    else yield { key, metrics: batch.row(i) };
   }
   for (const [key, metrics] of plan.speedOnly) yield { key, metrics };
 }

@@ -115,10 +115,12 @@ describe('mergeAll', () => {
     assert.deepEqual(out, [['a', [1n]], [null, [12n]], ['b', [8n]], ['c', [20n]]]);
   });
 
-  test('planMerge refuses a merged value beyond int64 before anything is written', () => {
+  test('a merged value beyond int64 is refused (LS_INT64_OVERFLOW, naming the key), not wrapped', () => {
     const b = BatchSnapshot.builder(1);
+    b.add('x', [1n]);
     b.add('a', [INT64_MAX]);
-    assert.throws(() => planMerge(b.build(undefined), new Map([['a', [1n]]])), isOverflow);
+    const plan = planMerge(b.build(undefined), new Map([['a', [1n]]]));
+    assert.throws(() => [...mergeAll(plan)], (err: Error) => isOverflow(err) && /merge of key a/.test(err.message));
   });
 });
 

@@ -1,20 +1,21 @@
 // The flush cycle: merged snapshot -> staging table -> swap in as the serving table + checkpoint.
 //
-// States: idle -> capturing (synchronous: batch snapshot reference, the speed part of every
-// key, the Kafka positions; one consistent cut) -> writing (bulk write of the staging table,
-// streamed with backpressure so reads keep being answered) -> swapping (one transaction) -> idle.
+// States: idle -> capturing (synchronous: batch snapshot reference, a copy of the speed store's
+// entries, the Kafka positions; one consistent cut) -> planning (the speed part of each key and
+// where it goes among the batch rows, a few thousand keys a turn) -> writing (bulk write of the
+// staging tables, streamed with backpressure so reads keep being answered) -> swapping (one
+// transaction) -> idle.
 // Only one flush runs at a time; a request during a flush is answered by the next flush, which
 // starts when the running one ends (requests arriving meanwhile share it).
 import { errorMessage, LsError } from '../errors.js';
 import type { BatchSnapshot } from '../batch/snapshot.js';
 import type { Logger } from '../log.js';
-import { planMerge, speedPart } from '../merge.js';
+import { addSpeedParts, MergePlanner, type MergePlan } from '../merge.js';
 import type { Metrics } from '../metrics.js';
-import { OPEN_WINDOW, type Key } from '../speed/decode.js';
-import type { SpeedStore, TombstoneEntry, WindowEntry } from '../speed/store.js';
-import type { Cell } from '../warehouse/bulk.js';
+import type { Key } from '../speed/decode.js';
+import type { SpeedStore } from '../speed/store.js';
 import type { CrashPoint, Warehouse } from '../warehouse/warehouse.js';
-import { mergedRows } from './merged-copy.js';
+import { mergedRows, speedStateRows, type SpeedState } from './rows.js';
 
 export interface FlushResult {
   readonly snapshotId: string;
@@ -125,15 +126,9 @@ export class Flusher {
   }
 
   /** Captures one consistent cut, synchronously: nothing is applied while this runs. The store's
-   * entries are immutable, so holding references to them is a snapshot. */
+   * cut() is a copy that later updates leave alone, and the batch snapshot is immutable. */
   private capture(): Cut {
-    const batch = this.d.batch();
-    const speed = new Map<Key, bigint[]>();
-    for (const [key, wins] of this.d.speed.entries()) {
-      const s = speedPart(wins.values(), this.d.metricCount, batch.watermark);
-      if (s !== undefined) speed.set(key, s);
-    }
-    return { batch, speed, state: this.d.speed.cut(), positions: this.d.positions() };
+    return { batch: this.d.batch(), state: this.d.speed.cut(), positions: this.d.positions() };
   }
 
   private async flushOnce(): Promise<FlushResult> {
@@ -146,21 +141,34 @@ export class Flusher {
     const id = this.nextId++;
     try {
       const cut = this.capture();
+      const captured = performance.now();
       const crash = this.d.crash ?? (() => undefined);
-      const rows = this.d.strategy === 'pushdown'
-        ? await this.d.warehouse.retry('flush: pushdown merge', () =>
-          this.d.warehouse.writePushdown(cut.speed, stateRows(cut.state, this.d.metricCount)))
-        : await this.d.warehouse.retry('flush: bulk write', () =>
-          this.d.warehouse.writeStaging(mergedRows(planMerge(cut.batch, cut.speed), this.d.metricCount, crash), stateRows(cut.state, this.d.metricCount)));
+      const metricCount = this.d.metricCount;
+      // the rest works on the cut, in slices, so reads and consumption go on meanwhile
+      const speed = await speedParts(cut, metricCount);
+      let planned: number;
+      let rows: number;
+      if (this.d.strategy === 'pushdown') {
+        planned = performance.now();
+        rows = await this.d.warehouse.retry('flush: pushdown merge', () =>
+          this.d.warehouse.writePushdown(speed, speedStateRows(cut.state, metricCount)));
+      } else {
+        const plan = await planInSlices(cut.batch, speed);
+        planned = performance.now();
+        rows = await this.d.warehouse.retry('flush: bulk write', () =>
+          this.d.warehouse.writeStaging(mergedRows(plan, metricCount, crash), speedStateRows(cut.state, metricCount)));
+      }
+      const written = performance.now();
       await this.d.warehouse.retry('flush: swap', () =>
         this.d.warehouse.swap({ snapshotId: id, rows, batchWatermarkMs: cut.batch.watermark, offsets: cut.positions }, crash));
       const ms = Math.round(performance.now() - started);
+      const phases = { captureMs: Math.round(captured - started), planMs: Math.round(planned - captured), writeMs: Math.round(written - planned), swapMs: Math.round(performance.now() - written) };
       this.last = { id, at: new Date(), rows, ms };
       this.lastError = undefined;
       this.d.metrics.flushSeconds.observe(ms / 1000);
       this.d.metrics.lastFlush.set(Date.now() / 1000);
       this.d.metrics.lastFlushRows.set(rows);
-      this.d.log.info({ snapshotId: id.toString(), rows, ms }, 'snapshot swapped in');
+      this.d.log.info({ snapshotId: id.toString(), rows, ms, ...phases }, 'snapshot swapped in');
       if (this.d.afterSwap) {
         await this.d.afterSwap(cut.positions).catch((err: unknown) => this.d.log.warn({ err: errorMessage(err) }, 'commit of monitoring offsets failed'));
       }
@@ -176,16 +184,33 @@ export class Flusher {
 
 interface Cut {
   readonly batch: BatchSnapshot;
-  readonly speed: Map<Key, bigint[]>;
-  readonly state: { entries: WindowEntry[]; tombstones: TombstoneEntry[] };
+  readonly state: SpeedState;
   readonly positions: Record<string, string>;
 }
 
-/** The speed store as rows of the speed-state table (see sql.speedStateColumns). */
-function* stateRows(state: Cut['state'], metricCount: number): Generator<readonly Cell[]> {
-  for (const e of state.entries) {
-    yield [e.partition, e.offset, 'w', e.key, e.window === OPEN_WINDOW ? null : e.start, e.window === OPEN_WINDOW ? null : e.end, e.version, ...e.metrics];
+/** Entries or keys handled per turn of the event loop while a flush prepares its rows. */
+const SLICE = 5000;
+
+const turn = () => new Promise((r) => setImmediate(r));
+
+/** The speed part of every key of the cut (windows the batch does not cover, summed). */
+async function speedParts(cut: Cut, metricCount: number): Promise<Map<Key, bigint[]>> {
+  const speed = new Map<Key, bigint[]>();
+  const { entries } = cut.state;
+  for (let from = 0; from < entries.length; from += SLICE) {
+    if (from > 0) await turn();
+    addSpeedParts(speed, entries, metricCount, cut.batch.watermark, from, Math.min(entries.length, from + SLICE));
   }
-  const zeros = new Array<bigint>(metricCount).fill(0n);
-  for (const t of state.tombstones) yield [t.partition, 0n, 't', t.key, null, null, t.version, ...zeros];
+  return speed;
+}
+
+/** The merge plan: where each speed key goes among the batch rows. */
+async function planInSlices(batch: BatchSnapshot, speed: ReadonlyMap<Key, readonly bigint[]>): Promise<MergePlan<BatchSnapshot>> {
+  const planner = new MergePlanner(batch);
+  let n = 0;
+  for (const [key, s] of speed) {
+    planner.add(key, s);
+    if (++n % SLICE === 0) await turn();
+  }
+  return planner.plan();
 }

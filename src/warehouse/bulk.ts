@@ -70,12 +70,16 @@ function* copyLines(rows: Iterable<readonly Cell[]>, counted: { rows: number }):
 /** COPY FROM STDIN of the chunks, with backpressure; the event loop gets a turn between chunks. */
 async function copyChunks(client: pg.PoolClient, t: TableName, columns: readonly string[], chunks: Iterable<string | Buffer>): Promise<void> {
   const stream = client.query(copyFrom(sql.copyIn(t, columns)));
+  let failed: Error | undefined;
   const done = new Promise<void>((resolve, reject) => {
     stream.on('finish', resolve);
-    stream.on('error', reject);
+    stream.on('error', (err) => { failed ??= err; reject(err); });
   });
   try {
     for (const chunk of chunks) {
+      // a COPY whose connection died is not written to again (pg-copy-streams would throw a
+      // TypeError from its detached connection instead of the connection's own error)
+      if (failed) throw failed;
       if (!stream.write(chunk)) await Promise.race([once(stream, 'drain'), done]);
       // 'drain' of a local socket comes on nextTick, which never lets I/O run: give reads and
       // consumption a turn after each chunk

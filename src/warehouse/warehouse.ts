@@ -265,18 +265,35 @@ export class Warehouse {
 
   /** Writes the staging tables of one snapshot: the merged rows, and the speed state that the
    * checkpoint refers to. Each is (re)created, then bulk-written. */
-  async writeStaging(rows: RowSource, speedState: Iterable<readonly Cell[]>): Promise<number> {
+  async writeStaging(rows: RowSource, speedState: RowSource): Promise<number> {
+    const view = this.opts.view;
+    // the two tables are written on two connections at once where the pool has two: the
+    // warehouse parses both in parallel (the speed state is a tenth of a flush's rows)
+    const [written] = await settleAll([
+      this.withClient(async (client) => {
+        await client.query(sql.dropTableIfExists(this.staging));
+        await client.query(sql.createStaging(view, this.staging, this.dialect));
+        const n = await bulkWrite(client, this.dialect, this.staging, viewColumns(view), rows, this.s3Path());
+        for (const r of this.opts.readers ?? []) await client.query(sql.grantSelect(this.staging, r));
+        return n;
+      }),
+      this.writeSpeedStaging(speedState),
+    ]);
+    return written;
+  }
+
+  private async writeSpeedStaging(speedState: RowSource): Promise<void> {
+    await this.withClient(async (client) => {
+      await client.query(sql.dropTableIfExists(this.speedStaging));
+      await client.query(sql.createSpeedState(this.opts.view, this.speedStaging, this.dialect));
+      await bulkWrite(client, this.dialect, this.speedStaging, speedStateColumns(this.opts.view), speedState, this.s3Path());
+    });
+  }
+
+  private async withClient<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.checkout();
     try {
-      const view = this.opts.view;
-      await client.query(sql.dropTableIfExists(this.staging));
-      await client.query(sql.createStaging(view, this.staging, this.dialect));
-      const n = await bulkWrite(client, this.dialect, this.staging, viewColumns(view), rows, this.s3Path());
-      for (const r of this.opts.readers ?? []) await client.query(sql.grantSelect(this.staging, r));
-      await client.query(sql.dropTableIfExists(this.speedStaging));
-      await client.query(sql.createSpeedState(view, this.speedStaging, this.dialect));
-      await bulkWrite(client, this.dialect, this.speedStaging, speedStateColumns(view), speedState, this.s3Path());
-      return n;
+      return await fn(client);
     } finally {
       client.release();
     }
@@ -293,25 +310,23 @@ export class Warehouse {
   /** Pushdown flush: ships only the speed part (one row per key) and builds the staging serving
    * table in the warehouse with one INSERT ... SELECT ... FULL OUTER JOIN against the batch
    * table; writes the speed state as writeStaging does. Returns the rows of the new table. */
-  async writePushdown(speed: Iterable<readonly [Key, readonly bigint[]]>, speedState: Iterable<readonly Cell[]>): Promise<number> {
-    const client = await this.checkout();
-    try {
-      const view = this.opts.view;
-      await client.query(sql.dropTableIfExists(this.delta));
-      await client.query(sql.createDelta(view, this.delta, this.dialect));
-      await bulkWrite(client, this.dialect, this.delta, ['ls_key', 'ls_key_null', ...view.metrics.map((m) => m.column)], deltaRows(speed), this.s3Path());
-      await client.query(sql.dropTableIfExists(this.staging));
-      await client.query(sql.createStaging(view, this.staging, this.dialect));
-      const res = await client.query(sql.insertMergedPushdown(view, this.staging, this.batch, this.delta));
-      for (const r of this.opts.readers ?? []) await client.query(sql.grantSelect(this.staging, r));
-      await client.query(sql.dropTableIfExists(this.delta));
-      await client.query(sql.dropTableIfExists(this.speedStaging));
-      await client.query(sql.createSpeedState(view, this.speedStaging, this.dialect));
-      await bulkWrite(client, this.dialect, this.speedStaging, speedStateColumns(view), speedState, this.s3Path());
-      return res.rowCount ?? 0;
-    } finally {
-      client.release();
-    }
+  async writePushdown(speed: Iterable<readonly [Key, readonly bigint[]]>, speedState: RowSource): Promise<number> {
+    const view = this.opts.view;
+    const [rows] = await settleAll([
+      this.withClient(async (client) => {
+        await client.query(sql.dropTableIfExists(this.delta));
+        await client.query(sql.createDelta(view, this.delta, this.dialect));
+        await bulkWrite(client, this.dialect, this.delta, ['ls_key', 'ls_key_null', ...view.metrics.map((m) => m.column)], deltaRows(speed), this.s3Path());
+        await client.query(sql.dropTableIfExists(this.staging));
+        await client.query(sql.createStaging(view, this.staging, this.dialect));
+        const res = await client.query(sql.insertMergedPushdown(view, this.staging, this.batch, this.delta));
+        for (const r of this.opts.readers ?? []) await client.query(sql.grantSelect(this.staging, r));
+        await client.query(sql.dropTableIfExists(this.delta));
+        return res.rowCount ?? 0;
+      }),
+      this.writeSpeedStaging(speedState),
+    ]);
+    return rows;
   }
 
   /** The batch row of one key (duplicates summed), or undefined if the batch does not hold it. */
@@ -386,4 +401,13 @@ export class Warehouse {
 
 function* deltaRows(speed: Iterable<readonly [Key, readonly bigint[]]>): Generator<readonly Cell[]> {
   for (const [key, metrics] of speed) yield [key ?? '', key === null ? 'true' : 'false', ...metrics];
+}
+
+/** Waits for every operation (none is left running on a connection when this returns), then
+ * fails with the first failure, if any. */
+async function settleAll<T extends unknown[]>(ops: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const results = await Promise.allSettled(ops);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as T;
 }
