@@ -7,7 +7,7 @@
 // States: stopped -> running (tick: produce; drain: apply up to DRAIN_CHUNK records, then yield
 // the event loop and go on while records are pending) -> stopped. Lag is what the log holds
 // beyond the position, as for Kafka.
-import { applyRecord, recordStoreSize, Rejections } from '../speed/apply.js';
+import { Applier, Rejections } from '../speed/apply.js';
 import type { RawRecord } from '../speed/decode.js';
 import type { SpeedSource, SpeedSourceDeps, SpeedSourceStatus } from '../speed/source.js';
 import type { SparkUpdates } from './generator.js';
@@ -36,9 +36,11 @@ export class GeneratorSource implements SpeedSource {
   private lastTick = 0;
   private carry = 0;
   private readonly rejections: Rejections;
+  private readonly applier: Applier;
 
   constructor(private readonly o: GeneratorSourceOptions) {
     this.rejections = new Rejections(o.log, o.metrics);
+    this.applier = new Applier(o);
   }
 
   async start(signal?: AbortSignal): Promise<void> {
@@ -105,7 +107,7 @@ export class GeneratorSource implements SpeedSource {
     const end = Math.min(this.log.length, i + DRAIN_CHUNK);
     for (; i < end; i++) {
       const rec = this.log[i] as RawRecord;
-      const outcome = applyRecord(this.o, rec, PARTITION, this.position);
+      const outcome = this.applier.apply(rec, PARTITION, this.position);
       if (typeof outcome === 'object') this.rejections.report(rec, PARTITION, this.position.toString(), outcome);
       this.position++;
     }
@@ -113,7 +115,7 @@ export class GeneratorSource implements SpeedSource {
       this.log = this.log.slice(i);
       this.base += BigInt(i);
     }
-    recordStoreSize(this.o.metrics, this.o.store);
+    this.applier.publish();
     this.o.metrics.consumerLag.set({ partition: String(PARTITION) }, Number(this.lag()));
     this.draining = false;
     if (this.lag() > 0n) this.drainSoon();

@@ -1,6 +1,7 @@
 // One speed record, from bytes to the store: decode, skip what the batch already covers, apply
 // (totals: newer version wins; deltas: added), or reject with a reason. Every speed source calls
 // this, so the Kafka consumer and the embedded generator cannot drift apart.
+import type { Counter } from 'prom-client';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Decoder, RawRecord, Rejection } from './decode.js';
@@ -13,45 +14,62 @@ export interface ApplyDeps {
   readonly watermark?: () => number | undefined;
 }
 
-export type ApplyOutcome = 'applied' | 'stale' | 'covered' | Rejection;
+/** 'deleted': a tombstone (it removes what it masks, if anything). */
+export type ApplyOutcome = 'applied' | 'deleted' | 'stale' | 'covered' | Rejection;
 
-/** Per-record counters, with their label children resolved once (labels() hashes every call). */
-const counterCache = new WeakMap<Metrics, ReturnType<typeof makeCounters>>();
-function makeCounters(m: Metrics) {
-  return {
-    updates: m.updatesApplied.labels({ kind: 'update' }),
-    tombstones: m.updatesApplied.labels({ kind: 'tombstone' }),
-    stale: m.updatesStale,
-    covered: m.updatesCovered,
-  };
-}
-function counters(m: Metrics): ReturnType<typeof makeCounters> {
-  let c = counterCache.get(m);
-  if (!c) { c = makeCounters(m); counterCache.set(m, c); }
-  return c;
-}
-
-/** Decodes rec and applies it at (partition, offset); a rejection is counted by the caller's
- * Rejections (it may also dead-letter it). */
+/** Decodes rec and applies it at (partition, offset). Counts nothing: Applier does. */
 export function applyRecord(d: ApplyDeps, rec: RawRecord, partition: number, offset: bigint): ApplyOutcome {
   const u = d.decoder.decode(rec);
-  const c = counters(d.metrics);
-  if (u.kind === 'update' && u.windowEnd <= (d.watermark?.() ?? -Infinity)) {
-    c.covered.inc(); // the batch already holds this window
-    return 'covered';
-  }
   if (u.kind === 'update') {
-    const res = d.store.apply(u, partition, offset);
-    if (res === 'applied') c.updates.inc();
-    else c.stale.inc();
-    return res;
+    // the batch already holds windows ending at or before its watermark
+    if (u.windowEnd <= (d.watermark?.() ?? -Infinity)) return 'covered';
+    return d.store.apply(u, partition, offset);
   }
   if (u.kind === 'tombstone') {
     d.store.tombstone(u, partition);
-    c.tombstones.inc();
-    return 'applied';
+    return 'deleted';
   }
   return u;
+}
+
+/** applyRecord for a source: counts outcomes in plain numbers and adds them to the prom-client
+ * counters in publish(), once per slice of records rather than once per record (a counter's
+ * inc() costs more than applying a small record). A source publishes before every await, so
+ * /metrics never lags what the store holds. Rejections are counted by Rejections. */
+export class Applier {
+  private updates = 0;
+  private tombstones = 0;
+  private stale = 0;
+  private covered = 0;
+  // label children resolved once: labels() hashes on every call
+  private readonly updatesCounter: Counter.Internal;
+  private readonly tombstonesCounter: Counter.Internal;
+
+  constructor(private readonly d: ApplyDeps) {
+    this.updatesCounter = d.metrics.updatesApplied.labels({ kind: 'update' });
+    this.tombstonesCounter = d.metrics.updatesApplied.labels({ kind: 'tombstone' });
+  }
+
+  apply(rec: RawRecord, partition: number, offset: bigint): ApplyOutcome {
+    const outcome = applyRecord(this.d, rec, partition, offset);
+    if (outcome === 'applied') this.updates++;
+    else if (outcome === 'stale') this.stale++;
+    else if (outcome === 'deleted') this.tombstones++;
+    else if (outcome === 'covered') this.covered++;
+    return outcome;
+  }
+
+  /** Adds the outcomes counted since the last call to the metrics; sets the store size gauges. */
+  publish(): void {
+    const m = this.d.metrics;
+    if (this.updates > 0) this.updatesCounter.inc(this.updates);
+    if (this.tombstones > 0) this.tombstonesCounter.inc(this.tombstones);
+    if (this.stale > 0) m.updatesStale.inc(this.stale);
+    if (this.covered > 0) m.updatesCovered.inc(this.covered);
+    this.updates = this.tombstones = this.stale = this.covered = 0;
+    m.speedKeys.set(this.d.store.keyCount);
+    m.speedWindows.set(this.d.store.windowCount);
+  }
 }
 
 /** Counts rejected records by reason and logs the first of each kind with a sample. */
@@ -71,10 +89,4 @@ export class Rejections {
       this.log.debug(fields, 'speed record rejected');
     }
   }
-}
-
-/** Store size gauges, after a batch of records. */
-export function recordStoreSize(metrics: Metrics, store: SpeedStore): void {
-  metrics.speedKeys.set(store.keyCount);
-  metrics.speedWindows.set(store.windowCount);
 }

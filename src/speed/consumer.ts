@@ -12,7 +12,7 @@ import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import { backoffDelay, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { applyRecord, recordStoreSize, Rejections } from './apply.js';
+import { Applier, Rejections } from './apply.js';
 import { Decoder, type RawRecord, type Rejection } from './decode.js';
 import type { SpeedSource, SpeedSourceStatus } from './source.js';
 import type { SpeedStore } from './store.js';
@@ -38,6 +38,17 @@ export interface ConsumerOptions {
 /** Longest stretch of record processing before HTTP requests get a turn. */
 const YIELD_EVERY_MS = 5;
 
+/** The clock is read once per this many records (a record takes about a microsecond). */
+const CLOCK_EVERY = 32;
+
+/** A Kafka offset (decimal text) as a bigint; BigInt(text) costs several times this. */
+function offsetOf(text: string): bigint {
+  const n = Number(text);
+  return Number.isSafeInteger(n) ? BigInt(n) : BigInt(text);
+}
+
+interface Rejected { readonly rec: RawRecord; readonly offset: string; readonly r: Rejection }
+
 /** No successful fetch for this long: the broker is out of reach (fetches return every 100 ms). */
 const STALL_MS = 5_000;
 
@@ -62,9 +73,11 @@ export class SpeedConsumer implements SpeedSource {
   private lastError: string | undefined;
   private adminConnected = false;
   private readonly rejections: Rejections;
+  private readonly applier: Applier;
 
   constructor(private readonly o: ConsumerOptions) {
     this.rejections = new Rejections(o.log, o.metrics);
+    this.applier = new Applier(o);
     this.consumer = o.kafka.consumer({
       groupId: o.groupId,
       // a member that died (kill -9) holds its partitions until this expires: keep it short
@@ -270,48 +283,68 @@ export class SpeedConsumer implements SpeedSource {
     this.o.metrics.consumerLag.set({ partition: String(partition) }, Number(l));
   }
 
+  // One fetched batch of one partition, applied in slices of at most YIELD_EVERY_MS so that
+  // reads get turns. Only an await lets anything else run, so between awaits nothing can stop
+  // the consumer, seek the partition or rejoin the group: those are checked once after every
+  // await, not per record. The position and the counters are kept in locals and
+  // written back before every await (a flush takes its cut of store + positions() at one).
+  // Rejected records reach the dead-letter topic before their offsets are heartbeated past.
   private async eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
-    const { partition } = batch;
-    const { store, metrics } = this.o;
+    const { partition, messages } = batch;
     if (this.restoring.has(partition)) return; // fetched before the pause took effect: not applied, not resolved
-    let rejected: Array<{ rec: RawRecord; offset: string; r: Rejection }> | undefined;
-    let lastHeartbeat = Date.now();
-    let sliceStart = performance.now();
-    for (const msg of batch.messages) {
-      if (!isRunning() || isStale()) break;
-      const offset = BigInt(msg.offset);
-      const pos = this.position.get(partition);
-      if (pos !== undefined && offset < pos) continue; // already applied (redelivery after a seek)
-      const rec: RawRecord = { key: msg.key, value: msg.value, timestamp: msg.timestamp };
-      const outcome = applyRecord(this.o, rec, partition, offset);
-      if (typeof outcome === 'object') {
-        this.rejections.report(rec, partition, msg.offset, outcome);
-        (rejected ??= []).push({ rec, offset: msg.offset, r: outcome });
-      }
-      this.position.set(partition, offset + 1n);
-      if (performance.now() - sliceStart > YIELD_EVERY_MS) {
+    const generation = this.generation;
+    const from = this.position.get(partition); // records below it are applied already (redelivery after a seek)
+    let last: bigint | undefined; // offset of the last record applied or rejected, not yet in this.position
+    let rejected: Rejected[] | undefined;
+    let lastHeartbeat = performance.now();
+    let i = 0;
+    try {
+      while (i < messages.length && isRunning() && !isStale() && this.generation === generation) {
+        const sliceStart = performance.now();
+        while (i < messages.length) {
+          const msg = messages[i++] as RawRecord & { offset: string };
+          const offset = offsetOf(msg.offset);
+          if (from !== undefined && offset < from) continue;
+          const outcome = this.applier.apply(msg, partition, offset);
+          if (typeof outcome === 'object') {
+            this.rejections.report(msg, partition, msg.offset, outcome);
+            (rejected ??= []).push({ rec: msg, offset: msg.offset, r: outcome });
+          }
+          last = offset;
+          if (i % CLOCK_EVERY === 0 && performance.now() - sliceStart > YIELD_EVERY_MS) break;
+        }
+        this.writeBack(partition, last);
+        last = undefined;
+        if (i >= messages.length) break;
         // a fetched batch can hold thousands of records: let reads in between slices
         await new Promise((r) => setImmediate(r));
-        sliceStart = performance.now();
+        if (performance.now() - lastHeartbeat > 1000) {
+          if (rejected) { await this.deadLetter(partition, rejected); rejected = undefined; }
+          const pos = this.position.get(partition);
+          if (pos !== undefined && pos > 0n) resolveOffset((pos - 1n).toString());
+          await heartbeat();
+          lastHeartbeat = performance.now();
+        }
       }
-      if (Date.now() - lastHeartbeat > 1000) {
-        // rejected records reach the dead-letter topic before their offsets are heartbeated past
-        if (rejected) { await this.deadLetter(partition, rejected); rejected = undefined; }
-        resolveOffset(msg.offset);
-        await heartbeat();
-        lastHeartbeat = Date.now();
-      }
+    } finally {
+      // also when applying threw (an int64 overflow): what was applied before it is not redone
+      this.writeBack(partition, last);
     }
     if (rejected) await this.deadLetter(partition, rejected);
     const pos = this.position.get(partition);
     if (pos !== undefined && pos > 0n) resolveOffset((pos - 1n).toString());
     const high = BigInt(batch.highWatermark);
     this.setLag(partition, high - (pos ?? 0n));
-    recordStoreSize(metrics, store);
     this.checkCaughtUp();
   }
 
-  private async deadLetter(partition: number, rejected: Array<{ rec: RawRecord; offset: string; r: Rejection }>): Promise<void> {
+  /** Records up to `last` are in the store: moves the position past it and publishes counters. */
+  private writeBack(partition: number, last: bigint | undefined): void {
+    if (last !== undefined) this.position.set(partition, last + 1n);
+    this.applier.publish();
+  }
+
+  private async deadLetter(partition: number, rejected: Rejected[]): Promise<void> {
     if (!this.dlq || this.o.deadLetterTopic === undefined) return;
     await this.dlq.send({
       topic: this.o.deadLetterTopic,

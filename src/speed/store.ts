@@ -5,11 +5,15 @@
 //   - a tombstone removes the key and masks totals older than itself;
 //   - a partition's entries can be dropped when the partition is revoked;
 //   - windows absorbed by the batch (end <= watermark) can be evicted.
-import { addInto } from '../int64.js';
+//
+// Entries are updated in place (an update of a held window allocates nothing). Readers use
+// windows()/entries() synchronously; whoever keeps entries across an await takes cut(), which
+// copies them.
+import { addInt64, INT64_MAX, INT64_MIN } from '../int64.js';
 import type { Key, Tombstone, Update } from './decode.js';
 
-/** Immutable: an update replaces the entry object, so a flush can keep references to the
- * entries of its cut while consumption goes on. */
+/** Read-only outside the store, which updates it in place: do not keep one across an await
+ * (cut() gives copies that stay as they are). */
 export interface WindowEntry {
   readonly key: Key;
   readonly window: string;
@@ -30,17 +34,36 @@ export interface TombstoneEntry {
 
 export type ApplyResult = 'applied' | 'stale';
 
-function entryOf(u: Update, metrics: readonly bigint[], version: bigint, partition: number, offset: bigint): WindowEntry {
-  return { key: u.key, window: u.window, start: u.windowStart, end: u.windowEnd, metrics, version, partition, offset };
+/** The store's own, mutable form of a WindowEntry. */
+interface Entry {
+  readonly key: Key;
+  readonly window: string;
+  readonly start: number;
+  readonly end: number;
+  readonly metrics: bigint[];
+  version: bigint;
+  partition: number;
+  offset: bigint;
+}
+
+function entryOf(key: Key, window: string, start: number, end: number, metrics: readonly bigint[], version: bigint, partition: number, offset: bigint): Entry {
+  return { key, window, start, end, metrics: metrics.slice(), version, partition, offset };
+}
+
+function overwrite(dst: bigint[], src: readonly bigint[]): void {
+  if (dst.length !== src.length) dst.length = src.length;
+  for (let i = 0; i < src.length; i++) dst[i] = src[i] as bigint;
 }
 
 export type Mode = 'totals' | 'deltas';
 
 export class SpeedStore {
-  private readonly keys = new Map<Key, Map<string, WindowEntry>>();
+  private readonly keys = new Map<Key, Map<string, Entry>>();
   private readonly tombstones = new Map<Key, TombstoneEntry>();
   private readonly listeners: Array<(key: Key) => void> = [];
   private entryCount = 0;
+  /** Deltas mode: the sums of one update, all checked before any is stored. */
+  private readonly sums: bigint[] = [];
   /** Bumped on every change; readers use it to know when derived views are out of date. */
   generation = 0;
 
@@ -71,7 +94,7 @@ export class SpeedStore {
   }
 
   apply(u: Update, partition: number, offset: bigint): ApplyResult {
-    if (this.mode === 'totals') {
+    if (this.mode === 'totals' && this.tombstones.size > 0) {
       const masked = this.tombstones.get(u.key);
       if (masked !== undefined && u.version <= masked.version) return 'stale';
     }
@@ -83,19 +106,37 @@ export class SpeedStore {
     const cur = wins.get(u.window);
     // the update's metrics are copied: the caller may reuse its array
     if (cur === undefined) {
-      wins.set(u.window, entryOf(u, u.metrics.slice(), u.version, partition, offset));
+      wins.set(u.window, entryOf(u.key, u.window, u.windowStart, u.windowEnd, u.metrics, u.version, partition, offset));
       this.entryCount++;
     } else if (this.mode === 'deltas') {
-      const sum = cur.metrics.slice();
-      addInto(sum, u.metrics, `speed ${String(u.key)}`);
-      wins.set(u.window, entryOf(u, sum, u.version > cur.version ? u.version : cur.version, partition, offset));
+      this.addInPlace(cur, u.metrics);
+      if (u.version > cur.version) cur.version = u.version;
+      cur.partition = partition;
+      cur.offset = offset;
     } else {
       // Newer version wins; on a tie the later offset. A redelivered record is a tie that loses.
       if (u.version < cur.version || (u.version === cur.version && offset <= cur.offset)) return 'stale';
-      wins.set(u.window, entryOf(u, u.metrics.slice(), u.version, partition, offset));
+      overwrite(cur.metrics, u.metrics);
+      cur.version = u.version;
+      cur.partition = partition;
+      cur.offset = offset;
     }
     this.changed(u.key);
     return 'applied';
+  }
+
+  /** Adds d into e's metrics: every sum is checked first, so an overflow leaves e unchanged. */
+  private addInPlace(e: Entry, d: readonly bigint[]): void {
+    const m = e.metrics;
+    const sums = this.sums;
+    for (let i = 0; i < m.length; i++) {
+      const a = m[i] as bigint;
+      const b = d[i] as bigint;
+      const s = a + b;
+      // addInt64 builds the same LS_INT64_OVERFLOW error; its description is made only then
+      sums[i] = s > INT64_MAX || s < INT64_MIN ? addInt64(a, b, `speed ${String(e.key)}`) : s;
+    }
+    for (let i = 0; i < m.length; i++) m[i] = sums[i] as bigint;
   }
 
   /** Puts back an entry saved in a checkpoint (no version check: the store holds nothing of its
@@ -107,7 +148,7 @@ export class SpeedStore {
       this.keys.set(e.key, wins);
     }
     if (!wins.has(e.window)) this.entryCount++;
-    wins.set(e.window, e);
+    wins.set(e.window, entryOf(e.key, e.window, e.start, e.end, e.metrics, e.version, e.partition, e.offset));
     this.changed(e.key);
   }
 
@@ -116,10 +157,13 @@ export class SpeedStore {
     if (prev === undefined || t.version > prev.version) this.tombstones.set(t.key, t);
   }
 
-  /** Every entry and tombstone, for a checkpoint. Synchronous: one consistent cut. */
+  /** Every entry and tombstone, for a checkpoint. Synchronous: one consistent cut, made of copies
+   * that later updates leave alone. */
   cut(): { entries: WindowEntry[]; tombstones: TombstoneEntry[] } {
     const entries: WindowEntry[] = [];
-    for (const wins of this.keys.values()) for (const e of wins.values()) entries.push(e);
+    for (const wins of this.keys.values()) {
+      for (const e of wins.values()) entries.push(entryOf(e.key, e.window, e.start, e.end, e.metrics, e.version, e.partition, e.offset));
+    }
     return { entries, tombstones: [...this.tombstones.values()] };
   }
 

@@ -257,3 +257,59 @@ describe('SpeedStore change notifications', () => {
     assert.equal(s.generation, g1);
   });
 });
+
+describe('SpeedStore entries updated in place', () => {
+  test('a cut taken before an update is unaffected by it', () => {
+    for (const mode of ['totals', 'deltas'] as const) {
+      const s = new SpeedStore(mode);
+      s.apply(upd('k', [1n, 2n], 10n), 0, 1n);
+      s.tombstone(tomb('gone', 5n));
+      const cut = s.cut();
+      s.apply(upd('k', [7n, 8n], 20n), 1, 2n);
+      s.apply(upd('new', [3n, 3n], 20n), 1, 3n);
+      assert.equal(cut.entries.length, 1, mode);
+      const e = cut.entries[0];
+      assert.deepEqual([e?.metrics, e?.version, e?.partition, e?.offset], [[1n, 2n], 10n, 0, 1n], mode);
+      assert.deepEqual(metricsOf(s, 'k'), mode === 'totals' ? [7n, 8n] : [8n, 10n], mode);
+    }
+  });
+
+  test('a cut is not changed by a later tombstone, eviction or partition drop', () => {
+    const s = new SpeedStore('totals');
+    s.apply(upd('k', [1n], 10n, { start: 0, end: DAY }), 0, 1n);
+    const cut = s.cut();
+    s.evictBefore(DAY);
+    s.apply(upd('k', [2n], 11n, { start: 0, end: DAY }), 0, 2n);
+    s.dropPartitions(new Set([0]));
+    assert.deepEqual(cut.entries.map((e) => [e.key, e.metrics, e.version]), [['k', [1n], 10n]]);
+  });
+
+  test('store keeps an entry restored from a checkpoint apart from the object it was given', () => {
+    const s = new SpeedStore('deltas');
+    const saved = { key: 'k', window: OPEN_WINDOW, start: -Infinity, end: Infinity, metrics: [5n], version: 1n, partition: 0, offset: 9n };
+    s.restore(saved);
+    s.apply(upd('k', [1n], 2n), 0, 10n);
+    assert.deepEqual(saved.metrics, [5n]);
+    assert.equal(saved.offset, 9n);
+    assert.deepEqual(metricsOf(s, 'k'), [6n]);
+  });
+
+  test('an entry read before an update shows the update: readers use entries synchronously', () => {
+    const s = new SpeedStore('totals');
+    s.apply(upd('k', [1n], 1n), 0, 1n);
+    const e = s.windows('k')?.get(OPEN_WINDOW);
+    s.apply(upd('k', [2n], 2n), 0, 2n);
+    assert.equal(e, s.windows('k')?.get(OPEN_WINDOW), 'updated in place, not replaced');
+    assert.deepEqual(e?.metrics, [2n]);
+  });
+
+  test('an overflowing delta leaves the entry and a previous cut unchanged', () => {
+    const s = new SpeedStore('deltas');
+    s.apply(upd('k', [1n, INT64_MAX - 1n, 3n], 1n), 0, 1n);
+    const cut = s.cut();
+    assert.throws(() => s.apply(upd('k', [5n, 2n, 1n], 2n), 0, 2n), (err: unknown) => err instanceof LsError && err.code === 'LS_INT64_OVERFLOW' && /speed k = /.test(err.message));
+    assert.deepEqual(metricsOf(s, 'k'), [1n, INT64_MAX - 1n, 3n]);
+    assert.equal(s.windows('k')?.get(OPEN_WINDOW)?.offset, 1n);
+    assert.deepEqual(cut.entries[0]?.metrics, [1n, INT64_MAX - 1n, 3n]);
+  });
+});
