@@ -41,11 +41,32 @@ export class KeyTable {
     return this.n;
   }
 
-  /** The row of key, or -1. */
+  /** The row of key, or -1. An ASCII key (the usual case) is hashed and compared as it is, its
+   * chars being its UTF-8 bytes; any other is encoded first. */
   find(key: Key): number {
     if (key === null) return this.nullRow;
+    let h = 0x811c9dc5 | 0;
+    for (let i = 0; i < key.length; i++) {
+      const c = key.charCodeAt(i);
+      if (c >= 0x80) return this.findEncoded(key);
+      h = Math.imul(h ^ c, 0x01000193);
+    }
+    const { slots, mask, bytes, offsets } = this;
+    const len = key.length;
+    for (let j = h & mask; ; j = (j + 1) & mask) {
+      const row = slots[j] as number;
+      if (row === EMPTY) return EMPTY;
+      const from = offsets[row] as number;
+      if ((offsets[row + 1] as number) - from !== len) continue;
+      let k = 0;
+      while (k < len && bytes[from + k] === key.charCodeAt(k)) k++;
+      if (k === len) return row;
+    }
+  }
+
+  private findEncoded(key: string): number {
+    if (!(key as unknown as { isWellFormed(): boolean }).isWellFormed()) return EMPTY; // lone surrogates: not text PostgreSQL holds
     if (key.length * 3 > scratch.length) scratch = Buffer.allocUnsafe(key.length * 3 + 1024);
-    if (!(key as unknown as { isWellFormed(): boolean }).isWellFormed()) return EMPTY; // lone surrogates: not text PostgreSQL can hold
     const len = scratch.write(key, 0, 'utf8');
     return this.findBytes(scratch, 0, len, hashBytes(scratch, 0, len));
   }

@@ -1,7 +1,7 @@
-// The rows a flush writes, each as cells (INSERT and S3 paths) and as COPY text (PostgreSQL):
-//   - the merged snapshot: COPY text written straight from the batch snapshot's storage (key bytes
-//     from its key table, int64 values printed from the columns' int32 halves, no BigInt or string
-//     per value); only patched rows (keys with a speed part) and speed-only keys use bigints;
+// The rows a flush writes, each as cells (INSERT and S3 paths) and as binary COPY data (PostgreSQL):
+//   - the merged snapshot: written straight from the batch snapshot's storage (key bytes from its
+//     key table, int8 values from the columns' int32 halves, no BigInt or string per value); only
+//     patched rows (keys with a speed part, summed here) and speed-only keys use bigints;
 //   - the speed state the checkpoint refers to (columns of sql.speedStateColumns).
 // A flush of a million rows is this module's hot loop; chunks go to the COPY stream one by one.
 import type { BatchSnapshot } from '../batch/snapshot.js';
@@ -9,7 +9,7 @@ import { mergeAll, mergedValue, type MergePlan } from '../merge.js';
 import { OPEN_WINDOW } from '../speed/decode.js';
 import type { TombstoneEntry, WindowEntry } from '../speed/store.js';
 import type { Cell, RowSource } from '../warehouse/bulk.js';
-import { CopyTextWriter, FIELD_BYTES } from '../warehouse/copy-text.js';
+import { CopyBinaryWriter } from '../warehouse/copy-in.js';
 
 type Crash = (point: string) => void;
 
@@ -18,7 +18,7 @@ export function mergedRows(plan: MergePlan<BatchSnapshot>, metricCount: number, 
   return {
     rows: plan.rows,
     cells: () => crashAfter(cellsOf(plan), 1000, crash),
-    copyText: () => crashAfter(copyTextOf(plan, metricCount), 1, crash),
+    copyBinary: () => crashAfter(copyBinaryOf(plan, metricCount), 1, crash),
   };
 }
 
@@ -36,17 +36,20 @@ function* crashAfter<T>(items: Iterable<T>, n: number, crash: Crash): Generator<
   if (taken < n) crash('bulk-write');
 }
 
-export function* copyTextOf(plan: MergePlan<BatchSnapshot>, metricCount: number): Generator<Buffer> {
+/** The merged rows in COPY's binary format (columns: key text, then each metric int8). */
+export function* copyBinaryOf(plan: MergePlan<BatchSnapshot>, metricCount: number): Generator<Buffer> {
   const { batch, patched, patchedSpeed } = plan;
   const { bytes, offsets } = batch.table.keyBytes;
   const { halves, columns } = batch;
-  const w = new CopyTextWriter();
-  const fixed = metricCount * FIELD_BYTES + 1;
+  const w = new CopyBinaryWriter();
+  const fields = metricCount + 1;
+  const fixed = 2 + 4 + metricCount * 12;
   let p = 0;
   for (let i = 0; i < batch.size; i++) {
     const ks = offsets[i] as number;
     const ke = offsets[i + 1] as number;
-    w.reserve(2 * (ke - ks) + 2 + fixed);
+    w.reserve(fixed + (ke - ks));
+    w.row(fields);
     if (batch.table.isNull(i)) w.null();
     else w.bytes(bytes, ks, ke);
     if (p < patched.length && patched[p] === i) {
@@ -54,22 +57,20 @@ export function* copyTextOf(plan: MergePlan<BatchSnapshot>, metricCount: number)
       const row = i;
       for (let m = 0; m < metricCount; m++) w.big(mergedValue((columns[m] as BigInt64Array)[i] as bigint, speed[m] as bigint, () => batch.keyAt(row)));
     } else {
-      for (let m = 0; m < metricCount; m++) w.int64At(columns[m] as BigInt64Array, halves[m] as Int32Array, i);
+      for (let m = 0; m < metricCount; m++) w.int64At(halves[m] as Int32Array, i);
     }
-    w.endRow();
     const full = w.takeFull();
     if (full) yield full;
   }
   for (const [key, metrics] of plan.speedOnly) {
-    w.reserve(6 * (key?.length ?? 0) + 2 + fixed);
+    w.reserve(fixed + 3 * (key?.length ?? 0));
+    w.row(fields);
     w.text(key);
     for (let m = 0; m < metricCount; m++) w.big(metrics[m] as bigint);
-    w.endRow();
     const full = w.takeFull();
     if (full) yield full;
   }
-  const last = w.finish();
-  if (last) yield last;
+  yield w.finish();
 }
 
 export interface SpeedState {
@@ -82,7 +83,7 @@ export function speedStateRows(state: SpeedState, metricCount: number): RowSourc
   return {
     rows: state.entries.length + state.tombstones.length,
     cells: () => stateCells(state, metricCount),
-    copyText: () => stateCopyText(state, metricCount),
+    copyBinary: () => stateCopyBinary(state, metricCount),
   };
 }
 
@@ -95,36 +96,37 @@ function* stateCells(state: SpeedState, metricCount: number): Generator<readonly
   for (const t of state.tombstones) yield [t.partition, 0n, 't', t.key, null, null, t.version, ...zeros];
 }
 
-function* stateCopyText(state: SpeedState, metricCount: number): Generator<Buffer> {
-  const w = new CopyTextWriter();
-  const fixed = (metricCount + 6) * FIELD_BYTES + 1;
+/** The speed state in COPY's binary format (column types: sql.createSpeedState). */
+function* stateCopyBinary(state: SpeedState, metricCount: number): Generator<Buffer> {
+  const w = new CopyBinaryWriter();
+  const fields = 7 + metricCount;
+  const fixed = 2 + 8 + 12 + 5 + 4 + 12 * (3 + metricCount);
   for (const e of state.entries) {
-    w.reserve(6 * (e.key?.length ?? 0) + fixed);
-    w.int(e.partition);
+    w.reserve(fixed + 3 * (e.key?.length ?? 0));
+    w.row(fields);
+    w.int4(e.partition);
     w.big(e.offset);
     w.text('w');
     w.text(e.key);
-    if (e.window === OPEN_WINDOW) { w.null(); w.null(); } else { w.int(e.start); w.int(e.end); }
+    if (e.window === OPEN_WINDOW) { w.null(); w.null(); } else { w.int8(e.start); w.int8(e.end); }
     w.big(e.version);
     for (let m = 0; m < metricCount; m++) w.big(e.metrics[m] as bigint);
-    w.endRow();
     const full = w.takeFull();
     if (full) yield full;
   }
   for (const t of state.tombstones) {
-    w.reserve(6 * (t.key?.length ?? 0) + fixed);
-    w.int(t.partition);
-    w.int(0);
+    w.reserve(fixed + 3 * (t.key?.length ?? 0));
+    w.row(fields);
+    w.int4(t.partition);
+    w.int8(0);
     w.text('t');
     w.text(t.key);
     w.null();
     w.null();
     w.big(t.version);
-    for (let m = 0; m < metricCount; m++) w.int(0);
-    w.endRow();
+    for (let m = 0; m < metricCount; m++) w.int8(0);
     const full = w.takeFull();
     if (full) yield full;
   }
-  const last = w.finish();
-  if (last) yield last;
+  yield w.finish();
 }

@@ -17,26 +17,27 @@ export interface S3Path {
   readonly client: S3Client;
 }
 
-/** Rows that can also write themselves as COPY text, faster than cell by cell. */
+/** Rows that can also write themselves as binary COPY data, much faster than cell by cell. */
 export interface RowSource {
   readonly rows: number;
   cells(): Iterable<readonly Cell[]>;
-  /** The same rows in COPY text format (copyRowLine's), in chunks of any size. */
-  copyText(): Iterable<Buffer>;
+  /** The same rows in COPY's binary format (header and trailer included), in chunks of any size;
+   * the column types are those of the table written. */
+  copyBinary(): Iterable<Buffer>;
 }
 
 function isRowSource(x: Iterable<readonly Cell[]> | RowSource): x is RowSource {
-  return typeof (x as RowSource).copyText === 'function';
+  return typeof (x as RowSource).copyBinary === 'function';
 }
 
 export async function bulkWrite(client: pg.PoolClient, d: DialectProfile, t: TableName, columns: readonly string[], source: Iterable<readonly Cell[]> | RowSource, s3?: S3Path): Promise<number> {
   if (d.bulkWrite === 'copy') {
     if (isRowSource(source)) {
-      await copyChunks(client, t, columns, source.copyText());
+      await copyChunks(client, sql.copyIn(t, columns, 'binary'), source.copyBinary());
       return source.rows;
     }
     const counted = { rows: 0 };
-    await copyChunks(client, t, columns, copyLines(source, counted));
+    await copyChunks(client, sql.copyIn(t, columns, 'text'), copyLines(source, counted));
     return counted.rows;
   }
   const rows = isRowSource(source) ? source.cells() : source;
@@ -68,8 +69,8 @@ function* copyLines(rows: Iterable<readonly Cell[]>, counted: { rows: number }):
 }
 
 /** COPY FROM STDIN of the chunks, with backpressure; the event loop gets a turn between chunks. */
-async function copyChunks(client: pg.PoolClient, t: TableName, columns: readonly string[], chunks: Iterable<string | Buffer>): Promise<void> {
-  const stream = client.query(copyFrom(sql.copyIn(t, columns)));
+async function copyChunks(client: pg.PoolClient, statement: string, chunks: Iterable<string | Buffer>): Promise<void> {
+  const stream = client.query(copyFrom(statement));
   let failed: Error | undefined;
   const done = new Promise<void>((resolve, reject) => {
     stream.on('finish', resolve);

@@ -92,7 +92,8 @@ export const sql = {
   copyFromS3: (t: TableName, cols: readonly string[], bucket: string, key: string, region: string, authorization: string) =>
     `COPY ${qualified(t)} (${cols.map(ident).join(', ')}) FROM 's3://${`${bucket}/${key}`.replace(/'/g, "''")}' ${authorization} FORMAT AS CSV GZIP NULL AS '\\\\N' REGION '${region.replace(/'/g, "''")}'`,
 
-  copyIn: (t: TableName, cols: readonly string[]) => `COPY ${qualified(t)} (${cols.map(ident).join(', ')}) FROM STDIN`,
+  copyIn: (t: TableName, cols: readonly string[], format: 'text' | 'binary') =>
+    `COPY ${qualified(t)} (${cols.map(ident).join(', ')}) FROM STDIN${format === 'binary' ? ' WITH (FORMAT binary)' : ''}`,
 
   /** INSERT of `rows` rows with positional parameters. */
   insertRows: (t: TableName, cols: readonly string[], rows: number) => {

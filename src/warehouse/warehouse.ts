@@ -263,26 +263,22 @@ export class Warehouse {
     });
   }
 
-  /** Writes the staging tables of one snapshot: the merged rows, and the speed state that the
-   * checkpoint refers to. Each is (re)created, then bulk-written. */
-  async writeStaging(rows: RowSource, speedState: RowSource): Promise<number> {
-    const view = this.opts.view;
-    // the two tables are written on two connections at once where the pool has two: the
-    // warehouse parses both in parallel (the speed state is a tenth of a flush's rows)
-    const [written] = await settleAll([
-      this.withClient(async (client) => {
-        await client.query(sql.dropTableIfExists(this.staging));
-        await client.query(sql.createStaging(view, this.staging, this.dialect));
-        const n = await bulkWrite(client, this.dialect, this.staging, viewColumns(view), rows, this.s3Path());
-        for (const r of this.opts.readers ?? []) await client.query(sql.grantSelect(this.staging, r));
-        return n;
-      }),
-      this.writeSpeedStaging(speedState),
-    ]);
-    return written;
+  /** Writes the staging serving table of one snapshot: (re)created, then bulk-written. */
+  async writeStaging(rows: RowSource): Promise<number> {
+    await this.cleanup;
+    return this.withClient(async (client) => {
+      await client.query(sql.dropTableIfExists(this.staging));
+      await client.query(sql.createStaging(this.opts.view, this.staging, this.dialect));
+      const n = await bulkWrite(client, this.dialect, this.staging, viewColumns(this.opts.view), rows, this.s3Path());
+      for (const r of this.opts.readers ?? []) await client.query(sql.grantSelect(this.staging, r));
+      return n;
+    });
   }
 
-  private async writeSpeedStaging(speedState: RowSource): Promise<void> {
+  /** Writes the staging speed-state table (what the checkpoint refers to). A flush runs it beside
+   * writeStaging/writePushdown, on its own connection where the pool has two. */
+  async writeSpeedStaging(speedState: RowSource): Promise<void> {
+    await this.cleanup;
     await this.withClient(async (client) => {
       await client.query(sql.dropTableIfExists(this.speedStaging));
       await client.query(sql.createSpeedState(this.opts.view, this.speedStaging, this.dialect));
@@ -309,24 +305,21 @@ export class Warehouse {
 
   /** Pushdown flush: ships only the speed part (one row per key) and builds the staging serving
    * table in the warehouse with one INSERT ... SELECT ... FULL OUTER JOIN against the batch
-   * table; writes the speed state as writeStaging does. Returns the rows of the new table. */
-  async writePushdown(speed: Iterable<readonly [Key, readonly bigint[]]>, speedState: RowSource): Promise<number> {
+   * table. Returns the rows of the new table. */
+  async writePushdown(speed: Iterable<readonly [Key, readonly bigint[]]>): Promise<number> {
+    await this.cleanup;
     const view = this.opts.view;
-    const [rows] = await settleAll([
-      this.withClient(async (client) => {
-        await client.query(sql.dropTableIfExists(this.delta));
-        await client.query(sql.createDelta(view, this.delta, this.dialect));
-        await bulkWrite(client, this.dialect, this.delta, ['ls_key', 'ls_key_null', ...view.metrics.map((m) => m.column)], deltaRows(speed), this.s3Path());
-        await client.query(sql.dropTableIfExists(this.staging));
-        await client.query(sql.createStaging(view, this.staging, this.dialect));
-        const res = await client.query(sql.insertMergedPushdown(view, this.staging, this.batch, this.delta));
-        for (const r of this.opts.readers ?? []) await client.query(sql.grantSelect(this.staging, r));
-        await client.query(sql.dropTableIfExists(this.delta));
-        return res.rowCount ?? 0;
-      }),
-      this.writeSpeedStaging(speedState),
-    ]);
-    return rows;
+    return this.withClient(async (client) => {
+      await client.query(sql.dropTableIfExists(this.delta));
+      await client.query(sql.createDelta(view, this.delta, this.dialect));
+      await bulkWrite(client, this.dialect, this.delta, ['ls_key', 'ls_key_null', ...view.metrics.map((m) => m.column)], deltaRows(speed), this.s3Path());
+      await client.query(sql.dropTableIfExists(this.staging));
+      await client.query(sql.createStaging(view, this.staging, this.dialect));
+      const res = await client.query(sql.insertMergedPushdown(view, this.staging, this.batch, this.delta));
+      for (const r of this.opts.readers ?? []) await client.query(sql.grantSelect(this.staging, r));
+      await client.query(sql.dropTableIfExists(this.delta));
+      return res.rowCount ?? 0;
+    });
   }
 
   /** The batch row of one key (duplicates summed), or undefined if the batch does not hold it. */
@@ -365,6 +358,7 @@ export class Warehouse {
    * speed-state table), and the checkpoint row. The previous tables are dropped afterwards,
    * outside it: on Redshift a DROP inside would fail readers that are already running. */
   async swap(info: SwapInfo, crash: CrashPoint = noCrash): Promise<void> {
+    await this.cleanup;
     const client = await this.checkout();
     try {
       await client.query('BEGIN');
@@ -389,11 +383,21 @@ export class Warehouse {
       client.release();
     }
     crash('swap-after-commit');
+    // The previous tables go in the background: a DROP waits for readers still on them, which
+    // must not hold up the flush. The next write waits for it (a leftover is dropped at start).
+    this.cleanup = this.dropPrevious().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'could not drop the previous serving tables; the next flush drops them'));
+  }
+
+  private cleanup: Promise<void> = Promise.resolve();
+
+  private async dropPrevious(): Promise<void> {
     await this.pool.query(sql.dropTableIfExists(this.previous));
     await this.pool.query(sql.dropTableIfExists(this.speedPrevious));
   }
 
+
   async close(): Promise<void> {
+    await this.cleanup;
     this.s3?.client.destroy();
     await this.pool.end();
   }
@@ -401,13 +405,4 @@ export class Warehouse {
 
 function* deltaRows(speed: Iterable<readonly [Key, readonly bigint[]]>): Generator<readonly Cell[]> {
   for (const [key, metrics] of speed) yield [key ?? '', key === null ? 'true' : 'false', ...metrics];
-}
-
-/** Waits for every operation (none is left running on a connection when this returns), then
- * fails with the first failure, if any. */
-async function settleAll<T extends unknown[]>(ops: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
-  const results = await Promise.allSettled(ops);
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
-  return results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as T;
 }

@@ -5,8 +5,42 @@ import { BatchSnapshot } from '../../src/batch/snapshot.js';
 import { planMerge } from '../../src/merge.js';
 import type { Key } from '../../src/speed/decode.js';
 import { OPEN_WINDOW } from '../../src/speed/decode.js';
-import { copyTextOf, mergedRows, speedStateRows } from '../../src/snapshot/rows.js';
+import { copyBinaryOf, mergedRows, speedStateRows } from '../../src/snapshot/rows.js';
+import type { Cell } from '../../src/warehouse/bulk.js';
 import { copyRowLine } from '../../src/warehouse/bulk.js';
+
+type ColumnType = 'text' | 'int4' | 'int8';
+
+/** Reads COPY binary data back into rows (the test's own reader of the format). */
+function decodeBinary(chunks: Buffer[], types: ColumnType[]): Cell[][] {
+  const b = Buffer.concat(chunks);
+  assert.equal(b.subarray(0, 11).toString('latin1'), 'PGCOPY\n\xff\r\n\0');
+  assert.equal(b.readInt32BE(11), 0);
+  assert.equal(b.readInt32BE(15), 0);
+  let pos = 19;
+  const rows: Cell[][] = [];
+  for (;;) {
+    const n = b.readInt16BE(pos);
+    pos += 2;
+    if (n === -1) break;
+    assert.equal(n, types.length);
+    const row: Cell[] = [];
+    for (const t of types) {
+      const len = b.readInt32BE(pos);
+      pos += 4;
+      if (len === -1) { row.push(null); continue; }
+      if (t === 'text') row.push(b.toString('utf8', pos, pos + len));
+      else if (t === 'int4') { assert.equal(len, 4); row.push(b.readInt32BE(pos)); }
+      else { assert.equal(len, 8); row.push(b.readBigInt64BE(pos)); }
+      pos += len;
+    }
+    rows.push(row);
+  }
+  assert.equal(pos, b.length, 'nothing after the trailer');
+  return rows;
+}
+
+const lines = (rows: Iterable<readonly Cell[]>) => [...rows].map(copyRowLine).join('');
 
 const INT64 = fc.oneof(
   fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
@@ -15,7 +49,7 @@ const INT64 = fc.oneof(
 );
 const KEY = fc.option(fc.oneof(fc.string({ maxLength: 5 }), fc.constantFrom('a\tb', 'c\nd', 'e\rf', 'g\\h', '\\N', 'Zürich', '🚀')), { nil: null });
 
-test('the merged COPY text is, byte for byte, copyRowLine of every merged row', () => {
+test('the merged rows in binary COPY data are exactly the merged rows', () => {
   fc.assert(fc.property(
     fc.array(fc.tuple(KEY, INT64, INT64, fc.boolean()), { maxLength: 200 }),
     fc.array(fc.tuple(KEY, fc.bigInt({ min: -1000n, max: 1000n })), { maxLength: 50 }),
@@ -37,29 +71,25 @@ test('the merged COPY text is, byte for byte, copyRowLine of every merged row', 
       } catch (err) {
         // a merged key beyond int64: the COPY text refuses it the same way
         assert.equal((err as { code?: string }).code, 'LS_INT64_OVERFLOW');
-        assert.throws(() => [...copyTextOf(plan, 2)], (e: Error) => (e as { code?: string }).code === 'LS_INT64_OVERFLOW' && e.message === (err as Error).message);
+        assert.throws(() => [...copyBinaryOf(plan, 2)], (e: Error) => (e as { code?: string }).code === 'LS_INT64_OVERFLOW' && e.message === (err as Error).message);
         return;
       }
-      const text = Buffer.concat([...copyTextOf(plan, 2)]).toString('utf8');
-      assert.equal(text, expected);
+      assert.equal(lines(decodeBinary([...copyBinaryOf(plan, 2)], ['text', 'int8', 'int8'])), expected);
     },
   ), { numRuns: 300 });
 });
 
-test('a large merge is cut into chunks near 256 KB, each ending at a row boundary', () => {
+test('a large merge is cut into chunks of at most 256 KB', () => {
   const b = BatchSnapshot.builder(1);
   for (let i = 0; i < 50_000; i++) b.add(`key-${i}`, [i * 1_000_003]);
   const plan = planMerge(b.build(undefined), new Map([['key-7', [1n]], ['new', [2n]]]));
-  const chunks = [...copyTextOf(plan, 1)];
+  const chunks = [...copyBinaryOf(plan, 1)];
   assert.ok(chunks.length >= 3, `${chunks.length} chunks`);
-  for (const c of chunks) {
-    assert.ok(c.length <= 256 * 1024, `${c.length} bytes`);
-    assert.equal(c[c.length - 1], 10);
-  }
-  const lines = Buffer.concat(chunks).toString('utf8').split('\n');
-  assert.equal(lines.length, 50_002); // 50,001 rows and the empty string after the last newline
-  assert.equal(lines[7], `key-7\t${7 * 1_000_003 + 1}`);
-  assert.equal(lines[50_000], 'new\t2');
+  for (const c of chunks) assert.ok(c.length <= 256 * 1024, `${c.length} bytes`);
+  const rows = decodeBinary(chunks, ['text', 'int8']);
+  assert.equal(rows.length, 50_001);
+  assert.deepEqual(rows[7], ['key-7', BigInt(7 * 1_000_003 + 1)]);
+  assert.deepEqual(rows[50_000], ['new', 2n]);
 });
 
 test('the bulk-write crash point fires once, after the first chunk or 1000 rows', () => {
@@ -73,11 +103,11 @@ test('the bulk-write crash point fires once, after the first chunk or 1000 rows'
   assert.deepEqual(calls, [1000]);
   calls.length = 0;
   taken = 0;
-  for (const _ of rows.copyText()) taken++;
+  for (const _ of rows.copyBinary()) taken++;
   assert.deepEqual(calls, [1]);
 });
 
-test('the speed state COPY text is, byte for byte, copyRowLine of its cells', () => {
+test('the speed state in binary COPY data is exactly its rows', () => {
   fc.assert(fc.property(
     fc.array(fc.record({
       key: KEY, open: fc.boolean(), start: fc.integer({ min: 0, max: 2 ** 42 }), len: fc.integer({ min: 1, max: 2 ** 30 }),
@@ -94,7 +124,8 @@ test('the speed state COPY text is, byte for byte, copyRowLine of its cells', ()
       };
       const rows = speedStateRows(state, 2);
       assert.equal(rows.rows, ws.length + ts.length);
-      assert.equal(Buffer.concat([...rows.copyText()]).toString('utf8'), [...rows.cells()].map(copyRowLine).join(''));
+      const types: ColumnType[] = ['int4', 'int8', 'text', 'text', 'int8', 'int8', 'int8', 'int8', 'int8'];
+      assert.equal(lines(decodeBinary([...rows.copyBinary()], types)), lines(rows.cells()));
     },
   ), { numRuns: 200 });
 });
