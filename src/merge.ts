@@ -59,30 +59,28 @@ export interface MergedRow {
   readonly metrics: readonly bigint[];
 }
 
-/** What the merge needs of a batch snapshot. */
-export interface BatchRows {
-  readonly size: number;
-  keyAt(i: number): Key;
-  row(i: number): bigint[];
-  indexOf(key: Key): number | undefined;
-}
-
-/** The speed part of every key of a cut's entries (see speedPart); keys with none are left out.
- * `from`/`to` take a slice of the entries, so a caller can spread the work over several turns. */
+/** Appends the speed part of every key of entries [from, to) to `out` (keys with none are left
+ * out). The entries of one key must be adjacent (as SpeedStore.cut() gives them); a key cut by
+ * `from` continues the last pair of `out`. Slices let a caller spread the work over turns. */
 export function addSpeedParts(
-  into: Map<Key, bigint[]>,
+  out: Array<[Key, bigint[]]>,
   entries: readonly (SpeedWindow & { readonly key: Key })[],
   metricCount: number,
   watermark: number | undefined,
   from = 0,
   to = entries.length,
 ): void {
+  let last = out[out.length - 1];
   for (let i = from; i < to; i++) {
     const w = entries[i] as SpeedWindow & { readonly key: Key };
     if (windowFate(w, watermark) !== 'added') continue;
-    const sum = into.get(w.key);
-    if (sum === undefined) into.set(w.key, w.metrics.slice(0, metricCount));
-    else for (let m = 0; m < metricCount; m++) sum[m] = addInt64(sum[m] as bigint, w.metrics[m] as bigint, 'speed windows');
+    if (last !== undefined && last[0] === w.key) {
+      const sum = last[1];
+      for (let m = 0; m < metricCount; m++) sum[m] = addInt64(sum[m] as bigint, w.metrics[m] as bigint, 'speed windows');
+    } else {
+      last = [w.key, w.metrics.slice(0, metricCount)];
+      out.push(last);
+    }
   }
 }
 
@@ -131,7 +129,7 @@ export class MergePlanner<B extends BatchRows> {
   }
 }
 
-export function planMerge<B extends BatchRows>(batch: B, speed: ReadonlyMap<Key, readonly bigint[]>): MergePlan<B> {
+export function planMerge<B extends BatchRows>(batch: B, speed: Iterable<readonly [Key, readonly bigint[]]>): MergePlan<B> {
   const planner = new MergePlanner(batch);
   for (const [key, s] of speed) planner.add(key, s);
   return planner.plan();
@@ -144,14 +142,27 @@ export function mergedValue(batch: bigint, speed: bigint, key: () => Key): bigin
   return v > INT64_MAX || v < INT64_MIN ? addInt64(batch, speed, `merge of key ${String(key())}`) : v;
 }
 
-/** Every merged row of a plan: batch keys (with their speed part added) then speed-only keys. */
-export function* mergeAll(plan: MergePlan): Generator<MergedRow> {
+/** Every merged row of a plan: batch keys (with their speed part added) then speed-only keys;
+ * or batch rows [from, to) and the speed-only keys if asked for. */
+export function* mergeAll(plan: MergePlan, from = 0, to = plan.batch.size, speedOnly = true): Generator<MergedRow> {
   const { batch, patched, patchedSpeed } = plan;
-  let p = 0;
-  for (let i = 0; i < batch.size; i++) {
+  let p = firstPatchFrom(patched, from);
+  for (let i = from; i < to; i++) {
     const key = batch.keyAt(i);
     if (p < patched.length && patched[p] === i) yield { key, metrics: mergeRow(batch.row(i), patchedSpeed[p++], key) as bigint[] };
     else yield { key, metrics: batch.row(i) };
   }
-  for (const [key, metrics] of plan.speedOnly) yield { key, metrics };
+  if (speedOnly) for (const [key, metrics] of plan.speedOnly) yield { key, metrics };
+}
+
+/** The index of the first patched row at or after `row` (binary search). */
+export function firstPatchFrom(patched: Int32Array, row: number): number {
+  let lo = 0;
+  let hi = patched.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((patched[mid] as number) < row) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

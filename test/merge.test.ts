@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { LsError } from '../src/errors.js';
 import { INT64_MAX, INT64_MIN } from '../src/int64.js';
 import { BatchSnapshot } from '../src/batch/snapshot.js';
-import { mergeAll, mergeRow, planMerge, speedPart, windowFate, type MergeStats, type SpeedWindow } from '../src/merge.js';
+import { addSpeedParts, mergeAll, mergeRow, planMerge, speedPart, windowFate, type MergeStats, type SpeedWindow } from '../src/merge.js';
 import { OPEN_WINDOW, type Key, type Tombstone, type Update } from '../src/speed/decode.js';
 import { SpeedStore, type Mode } from '../src/speed/store.js';
 
@@ -263,5 +263,22 @@ describe('merge properties', () => {
     const batch = new Map<Key, bigint[]>([['a', [100n, 100n]]]);
     assert.deepEqual(oracleView('totals', batch, events), ['"a"=105,105']);
     assert.deepEqual(mergedView(batch, storeOf('totals', events)), ['"a"=105,105']);
+  });
+});
+
+describe('addSpeedParts', () => {
+  test('addSpeedParts sums the added windows of each key, however the entries are sliced', () => {
+    const e = (key: Key, start: number, end: number, m: bigint) => ({ key, ...win(start, end, [m]) });
+    const entries = [e('a', 0, DAY, 1n), e('a', DAY, 2 * DAY, 2n), e('a', -Infinity, Infinity, 4n), e(null, 0, DAY, 8n), e('b', 0, DAY / 2, 16n)];
+    const watermark = DAY / 2; // [0, DAY) straddles it, [0, DAY/2) is covered by the batch
+    for (let cut = 0; cut <= entries.length; cut++) {
+      const out: Array<[Key, bigint[]]> = [];
+      addSpeedParts(out, entries, 1, watermark, 0, cut);
+      addSpeedParts(out, entries, 1, watermark, cut, entries.length);
+      assert.deepEqual(out, [['a', [6n]]], `cut at ${cut}`);
+    }
+    const all: Array<[Key, bigint[]]> = [];
+    addSpeedParts(all, entries, 1, undefined);
+    assert.deepEqual(all, [['a', [7n]], [null, [8n]], ['b', [16n]]]);
   });
 });

@@ -144,16 +144,17 @@ export class Flusher {
       const captured = performance.now();
       const crash = this.d.crash ?? (() => undefined);
       const metricCount = this.d.metricCount;
-      // the rest works on the cut, in slices, so reads and consumption go on meanwhile
+      // the rest works on the cut, in slices, so reads and consumption go on meanwhile; the writes
+      // start once the merge is planned (planning beside a write only slows both)
       const wh = this.d.warehouse;
       const speed = await speedParts(cut, metricCount);
       const plan = this.d.strategy === 'pushdown' ? undefined : await planInSlices(cut.batch, speed);
       const planned = performance.now();
-      // the two staging tables are written side by side (two connections where the pool has two)
+      // the staging tables are written side by side (one connection each where the pool has them)
       const [rows] = await settleAll(
         plan === undefined
           ? wh.retry('flush: pushdown merge', () => wh.writePushdown(speed))
-          : wh.retry('flush: bulk write', () => wh.writeStaging(mergedRows(plan, metricCount, crash))),
+          : wh.retry('flush: bulk write', () => wh.writeStaging((parts) => mergedRows(plan, metricCount, crash, parts))),
         wh.retry('flush: speed state', () => wh.writeSpeedStaging(speedStateRows(cut.state, metricCount))),
       );
       const written = performance.now();
@@ -201,8 +202,8 @@ async function settleAll<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
 }
 
 /** The speed part of every key of the cut (windows the batch does not cover, summed). */
-async function speedParts(cut: Cut, metricCount: number): Promise<Map<Key, bigint[]>> {
-  const speed = new Map<Key, bigint[]>();
+async function speedParts(cut: Cut, metricCount: number): Promise<Array<[Key, bigint[]]>> {
+  const speed: Array<[Key, bigint[]]> = [];
   const { entries } = cut.state;
   for (let from = 0; from < entries.length; from += SLICE) {
     if (from > 0) await turn();
@@ -212,7 +213,7 @@ async function speedParts(cut: Cut, metricCount: number): Promise<Map<Key, bigin
 }
 
 /** The merge plan: where each speed key goes among the batch rows. */
-async function planInSlices(batch: BatchSnapshot, speed: ReadonlyMap<Key, readonly bigint[]>): Promise<MergePlan<BatchSnapshot>> {
+async function planInSlices(batch: BatchSnapshot, speed: ReadonlyArray<readonly [Key, readonly bigint[]]>): Promise<MergePlan<BatchSnapshot>> {
   const planner = new MergePlanner(batch);
   let n = 0;
   for (const [key, s] of speed) {

@@ -5,7 +5,7 @@
 //   - the speed state the checkpoint refers to (columns of sql.speedStateColumns).
 // A flush of a million rows is this module's hot loop; chunks go to the COPY stream one by one.
 import type { BatchSnapshot } from '../batch/snapshot.js';
-import { mergeAll, mergedValue, type MergePlan } from '../merge.js';
+import { firstPatchFrom, mergeAll, mergedValue, type MergePlan } from '../merge.js';
 import { OPEN_WINDOW } from '../speed/decode.js';
 import type { TombstoneEntry, WindowEntry } from '../speed/store.js';
 import type { Cell, RowSource } from '../warehouse/bulk.js';
@@ -13,17 +13,25 @@ import { CopyBinaryWriter } from '../warehouse/copy-in.js';
 
 type Crash = (point: string) => void;
 
-/** Rows of a merge plan for the bulk writer; `crash` is the LS_CRASH_AT test hook. */
-export function mergedRows(plan: MergePlan<BatchSnapshot>, metricCount: number, crash: Crash): RowSource {
-  return {
-    rows: plan.rows,
-    cells: () => crashAfter(cellsOf(plan), 1000, crash),
-    copyBinary: () => crashAfter(copyBinaryOf(plan, metricCount), 1, crash),
-  };
+/** Rows of a merge plan for the bulk writer, in `parts` parts of about equal size (the writer
+ * may send them side by side): batch rows cut into ranges, the speed-only keys with the last;
+ * `crash` is the LS_CRASH_AT test hook. */
+export function mergedRows(plan: MergePlan<BatchSnapshot>, metricCount: number, crash: Crash, parts = 1): RowSource[] {
+  const n = plan.batch.size;
+  return Array.from({ length: parts }, (_, k) => {
+    const from = Math.floor((n * k) / parts);
+    const to = Math.floor((n * (k + 1)) / parts);
+    const last = k === parts - 1;
+    return {
+      rows: to - from + (last ? plan.speedOnly.length : 0),
+      cells: () => crashAfter(cellsOf(plan, from, to, last), 1000, crash),
+      copyBinary: () => crashAfter(copyBinaryOf(plan, metricCount, from, to, last), 1, crash),
+    };
+  });
 }
 
-function* cellsOf(plan: MergePlan<BatchSnapshot>): Generator<readonly Cell[]> {
-  for (const r of mergeAll(plan)) yield [r.key, ...r.metrics];
+function* cellsOf(plan: MergePlan<BatchSnapshot>, from: number, to: number, speedOnly: boolean): Generator<readonly Cell[]> {
+  for (const r of mergeAll(plan, from, to, speedOnly)) yield [r.key, ...r.metrics];
 }
 
 /** Calls crash('bulk-write') once `n` items have been taken (or at the end, if fewer). */
@@ -36,16 +44,17 @@ function* crashAfter<T>(items: Iterable<T>, n: number, crash: Crash): Generator<
   if (taken < n) crash('bulk-write');
 }
 
-/** The merged rows in COPY's binary format (columns: key text, then each metric int8). */
-export function* copyBinaryOf(plan: MergePlan<BatchSnapshot>, metricCount: number): Generator<Buffer> {
+/** Merged rows in COPY's binary format (columns: key text, then each metric int8): batch rows
+ * [from, to), then the speed-only keys if asked for. */
+export function* copyBinaryOf(plan: MergePlan<BatchSnapshot>, metricCount: number, from = 0, to = plan.batch.size, speedOnly = true): Generator<Buffer> {
   const { batch, patched, patchedSpeed } = plan;
   const { bytes, offsets } = batch.table.keyBytes;
   const { halves, columns } = batch;
   const w = new CopyBinaryWriter();
   const fields = metricCount + 1;
   const fixed = 2 + 4 + metricCount * 12;
-  let p = 0;
-  for (let i = 0; i < batch.size; i++) {
+  let p = firstPatchFrom(patched, from);
+  for (let i = from; i < to; i++) {
     const ks = offsets[i] as number;
     const ke = offsets[i + 1] as number;
     w.reserve(fixed + (ke - ks));
@@ -62,7 +71,7 @@ export function* copyBinaryOf(plan: MergePlan<BatchSnapshot>, metricCount: numbe
     const full = w.takeFull();
     if (full) yield full;
   }
-  for (const [key, metrics] of plan.speedOnly) {
+  for (const [key, metrics] of speedOnly ? plan.speedOnly : []) {
     w.reserve(fixed + 3 * (key?.length ?? 0));
     w.row(fields);
     w.text(key);

@@ -158,7 +158,8 @@ export class SpeedStore {
   }
 
   /** Every entry and tombstone, for a checkpoint. Synchronous: one consistent cut, made of copies
-   * that later updates leave alone. */
+   * that later updates leave alone. The entries of one key are adjacent (the flush sums them in
+   * one pass). */
   cut(): { entries: WindowEntry[]; tombstones: TombstoneEntry[] } {
     const entries: WindowEntry[] = [];
     for (const wins of this.keys.values()) {

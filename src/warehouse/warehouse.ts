@@ -263,16 +263,22 @@ export class Warehouse {
     });
   }
 
-  /** Writes the staging serving table of one snapshot: (re)created, then bulk-written. */
-  async writeStaging(rows: RowSource): Promise<number> {
+  /** Writes the staging serving table of one snapshot: (re)created, then bulk-written from the
+   * parts `rows` gives, side by side on their own connections where the dialect copies (the
+   * warehouse parses them in parallel). */
+  async writeStaging(rows: (parts: number) => RowSource[]): Promise<number> {
     await this.cleanup;
-    return this.withClient(async (client) => {
+    const view = this.opts.view;
+    await this.withClient(async (client) => {
       await client.query(sql.dropTableIfExists(this.staging));
-      await client.query(sql.createStaging(this.opts.view, this.staging, this.dialect));
-      const n = await bulkWrite(client, this.dialect, this.staging, viewColumns(this.opts.view), rows, this.s3Path());
-      for (const r of this.opts.readers ?? []) await client.query(sql.grantSelect(this.staging, r));
-      return n;
+      await client.query(sql.createStaging(view, this.staging, this.dialect));
     });
+    const parts = rows(this.dialect.bulkWrite === 'copy' ? COPY_PARTS : 1);
+    const written = await settled(parts.map((part) => this.withClient((client) => bulkWrite(client, this.dialect, this.staging, viewColumns(view), part, this.s3Path()))));
+    await this.withClient(async (client) => {
+      for (const r of this.opts.readers ?? []) await client.query(sql.grantSelect(this.staging, r));
+    });
+    return written.reduce((a, b) => a + b, 0);
   }
 
   /** Writes the staging speed-state table (what the checkpoint refers to). A flush runs it beside
@@ -405,4 +411,17 @@ export class Warehouse {
 
 function* deltaRows(speed: Iterable<readonly [Key, readonly bigint[]]>): Generator<readonly Cell[]> {
   for (const [key, metrics] of speed) yield [key ?? '', key === null ? 'true' : 'false', ...metrics];
+}
+
+/** Parts of a staging table COPYed side by side: with the speed state beside them, three
+ * connections of the pool's four. */
+const COPY_PARTS = 2;
+
+/** Waits for every operation (none is left running on a connection when this returns), then
+ * fails with the first failure, if any. */
+async function settled<T>(ops: Array<Promise<T>>): Promise<T[]> {
+  const results = await Promise.allSettled(ops);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
 }

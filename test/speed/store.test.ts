@@ -259,6 +259,21 @@ describe('SpeedStore change notifications', () => {
 });
 
 describe('SpeedStore entries updated in place', () => {
+  test('a cut lists the entries of one key next to each other, whatever order they arrived in', () => {
+    const s = new SpeedStore('totals');
+    const w = (d: number) => ({ start: d * DAY, end: (d + 1) * DAY });
+    s.apply(upd('a', [1n, 0n], 1n, w(0)), 0, 1n);
+    s.apply(upd('b', [1n, 0n], 1n, w(0)), 0, 2n);
+    s.apply(upd('a', [1n, 0n], 1n, w(1)), 0, 3n);
+    s.apply(upd(null, [1n, 0n], 1n), 0, 4n);
+    s.apply(upd('b', [1n, 0n], 1n, w(2)), 0, 5n);
+    s.apply(upd('a', [1n, 0n], 1n), 0, 6n);
+    const keys = s.cut().entries.map((e) => e.key);
+    assert.equal(keys.length, 6);
+    const runs = keys.filter((k, i) => i === 0 || keys[i - 1] !== k);
+    assert.equal(new Set(runs).size, runs.length, `keys in runs: ${JSON.stringify(keys)}`);
+  });
+
   test('a cut taken before an update is unaffected by it', () => {
     for (const mode of ['totals', 'deltas'] as const) {
       const s = new SpeedStore(mode);
