@@ -144,18 +144,19 @@ export class Flusher {
       const captured = performance.now();
       const crash = this.d.crash ?? (() => undefined);
       const metricCount = this.d.metricCount;
-      // the rest works on the cut, in slices, so reads and consumption go on meanwhile; the writes
-      // start once the merge is planned (planning beside a write only slows both)
+      // the rest works on the cut, in slices, so reads and consumption go on meanwhile; the
+      // staging tables are (re)created while the merge is planned, and written once it is (a
+      // write beside the planning only slows both), side by side on their own connections
       const wh = this.d.warehouse;
-      const speed = await speedParts(cut, metricCount);
-      const plan = this.d.strategy === 'pushdown' ? undefined : await planInSlices(cut.batch, speed);
-      const planned = performance.now();
-      // the staging tables are written side by side (one connection each where the pool has them)
+      const speed = handled(speedParts(cut, metricCount));
+      const plan = this.d.strategy === 'pushdown' ? undefined : handled(speed.then((s) => planInSlices(cut.batch, s)));
+      let planned = captured;
+      const ready = handled((plan ?? speed).then(() => { planned = performance.now(); }));
       const [rows] = await settleAll(
         plan === undefined
-          ? wh.retry('flush: pushdown merge', () => wh.writePushdown(speed))
-          : wh.retry('flush: bulk write', () => wh.writeStaging((parts) => mergedRows(plan, metricCount, crash, parts))),
-        wh.retry('flush: speed state', () => wh.writeSpeedStaging(speedStateRows(cut.state, metricCount))),
+          ? wh.retry('flush: pushdown merge', async () => wh.writePushdown(await speed))
+          : wh.retry('flush: bulk write', () => wh.writeStaging(handled(plan.then((p) => (parts: number) => mergedRows(p, metricCount, crash, parts))))),
+        wh.retry('flush: speed state', () => wh.writeSpeedStaging(handled(ready.then(() => speedStateRows(cut.state, metricCount))))),
       );
       const written = performance.now();
       await this.d.warehouse.retry('flush: swap', () =>
@@ -191,6 +192,13 @@ interface Cut {
 const SLICE = 20_000;
 
 const turn = () => new Promise((r) => setImmediate(r));
+
+/** p, marked as handled: it is awaited later (after other awaits), and a failure before then must
+ * not count as an unhandled rejection. */
+function handled<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => undefined);
+  return p;
+}
 
 /** Waits for both (nothing is left running on a connection when this returns), then fails with
  * the first failure, if any. */

@@ -7,6 +7,8 @@
 
 const CHUNK_BYTES = 256 * 1024;
 const TWO_32 = 4294967296;
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const MIN_SAFE = -MAX_SAFE;
 
 /** The binary format's 11-byte signature, flags (0) and header extension length (0). */
 const BINARY_HEADER = Buffer.from([0x50, 0x47, 0x43, 0x4f, 0x50, 0x59, 0x0a, 0xff, 0x0d, 0x0a, 0x00, 0, 0, 0, 0, 0, 0, 0, 0]);
@@ -94,6 +96,7 @@ export class CopyBinaryWriter {
 
   /** An int8 field: 12 bytes. */
   big(v: bigint): void {
+    if (v >= MIN_SAFE && v <= MAX_SAFE) { this.int8(Number(v)); return; } // no BigInt shifts
     this.int32(8);
     this.out.writeBigInt64BE(v, this.pos);
     this.pos += 8;

@@ -263,17 +263,17 @@ export class Warehouse {
     });
   }
 
-  /** Writes the staging serving table of one snapshot: (re)created, then bulk-written from the
-   * parts `rows` gives, side by side on their own connections where the dialect copies (the
-   * warehouse parses them in parallel). */
-  async writeStaging(rows: (parts: number) => RowSource[]): Promise<number> {
+  /** Writes the staging serving table of one snapshot: (re)created (while the caller may still be
+   * preparing the rows), then bulk-written from the parts `rows` gives, side by side on their own
+   * connections where the dialect copies (the warehouse parses them in parallel). */
+  async writeStaging(rows: Promise<(parts: number) => RowSource[]>): Promise<number> {
     await this.cleanup;
     const view = this.opts.view;
     await this.withClient(async (client) => {
       await client.query(sql.dropTableIfExists(this.staging));
       await client.query(sql.createStaging(view, this.staging, this.dialect));
     });
-    const parts = rows(this.dialect.bulkWrite === 'copy' ? COPY_PARTS : 1);
+    const parts = (await rows)(this.dialect.bulkWrite === 'copy' ? COPY_PARTS : 1);
     const written = await settled(parts.map((part) => this.withClient((client) => bulkWrite(client, this.dialect, this.staging, viewColumns(view), part, this.s3Path()))));
     await this.withClient(async (client) => {
       for (const r of this.opts.readers ?? []) await client.query(sql.grantSelect(this.staging, r));
@@ -281,14 +281,15 @@ export class Warehouse {
     return written.reduce((a, b) => a + b, 0);
   }
 
-  /** Writes the staging speed-state table (what the checkpoint refers to). A flush runs it beside
-   * writeStaging/writePushdown, on its own connection where the pool has two. */
-  async writeSpeedStaging(speedState: RowSource): Promise<void> {
+  /** Writes the staging speed-state table (what the checkpoint refers to): (re)created, then
+   * bulk-written once `speedState` is there. A flush runs it beside writeStaging/writePushdown,
+   * on its own connection where the pool has two. */
+  async writeSpeedStaging(speedState: Promise<RowSource>): Promise<void> {
     await this.cleanup;
     await this.withClient(async (client) => {
       await client.query(sql.dropTableIfExists(this.speedStaging));
       await client.query(sql.createSpeedState(this.opts.view, this.speedStaging, this.dialect));
-      await bulkWrite(client, this.dialect, this.speedStaging, speedStateColumns(this.opts.view), speedState, this.s3Path());
+      await bulkWrite(client, this.dialect, this.speedStaging, speedStateColumns(this.opts.view), await speedState, this.s3Path());
     });
   }
 
