@@ -79,7 +79,7 @@ export function* copyBinaryOf(plan: MergePlan<BatchSnapshot>, metricCount: numbe
     const full = w.takeFull();
     if (full) yield full;
   }
-  yield w.finish();
+  yield* w.finish();
 }
 
 export interface SpeedState {
@@ -137,5 +137,5 @@ function* stateCopyBinary(state: SpeedState, metricCount: number): Generator<Buf
     const full = w.takeFull();
     if (full) yield full;
   }
-  yield w.finish();
+  yield* w.finish();
 }

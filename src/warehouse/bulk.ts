@@ -3,6 +3,7 @@
 // parameter limits of the profile.
 import { once } from 'node:events';
 import type pg from 'pg';
+import { LsError } from '../errors.js';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { DialectProfile } from './dialect.js';
@@ -32,13 +33,15 @@ function isRowSource(x: Iterable<readonly Cell[]> | RowSource): x is RowSource {
 
 export async function bulkWrite(client: pg.PoolClient, d: DialectProfile, t: TableName, columns: readonly string[], source: Iterable<readonly Cell[]> | RowSource, s3?: S3Path): Promise<number> {
   if (d.bulkWrite === 'copy') {
-    if (isRowSource(source)) {
-      await copyChunks(client, sql.copyIn(t, columns, 'binary'), source.copyBinary());
-      return source.rows;
-    }
     const counted = { rows: 0 };
-    await copyChunks(client, sql.copyIn(t, columns, 'text'), copyLines(source, counted));
-    return counted.rows;
+    const stored = isRowSource(source)
+      ? await copyChunks(client, sql.copyIn(t, columns, 'binary'), source.copyBinary())
+      : await copyChunks(client, sql.copyIn(t, columns, 'text'), copyLines(source, counted));
+    const sent = isRowSource(source) ? source.rows : counted.rows;
+    // what the server says it stored, against what was sent: a writer bug must not become a
+    // short serving table with a checkpoint past the rows it lost
+    if (stored !== sent) throw new LsError('LS_WAREHOUSE_QUERY', `COPY into ${t.name} stored ${stored} rows, ${sent} were sent`);
+    return stored;
   }
   const rows = isRowSource(source) ? source.cells() : source;
   if (s3 && d.s3Copy) return s3Rows(client, s3, t, columns, rows);
@@ -68,14 +71,17 @@ function* copyLines(rows: Iterable<readonly Cell[]>, counted: { rows: number }):
   if (chunk.length > 0) yield chunk;
 }
 
-/** COPY FROM STDIN of the chunks, with backpressure; the event loop gets a turn between chunks. */
-async function copyChunks(client: pg.PoolClient, statement: string, chunks: Iterable<string | Buffer>): Promise<void> {
+/** COPY FROM STDIN of the chunks, with backpressure; the event loop gets a turn between chunks.
+ * Returns the row count the server reports. */
+async function copyChunks(client: pg.PoolClient, statement: string, chunks: Iterable<string | Buffer>): Promise<number> {
   const stream = client.query(copyFrom(statement));
   let failed: Error | undefined;
   const done = new Promise<void>((resolve, reject) => {
     stream.on('finish', resolve);
     stream.on('error', (err) => { failed ??= err; reject(err); });
   });
+  // awaited below; a failure while a chunk is being made (no await on it then) is not unhandled
+  done.catch(() => undefined);
   try {
     for (const chunk of chunks) {
       // a COPY whose connection died is not written to again (pg-copy-streams would throw a
@@ -93,6 +99,7 @@ async function copyChunks(client: pg.PoolClient, statement: string, chunks: Iter
     throw err;
   }
   await done;
+  return stream.rowCount;
 }
 
 async function insertRows(client: pg.PoolClient, d: DialectProfile, t: TableName, columns: readonly string[], rows: Iterable<readonly Cell[]>): Promise<number> {

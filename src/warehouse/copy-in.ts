@@ -37,15 +37,23 @@ export class CopyBinaryWriter {
     return f;
   }
 
-  /** The last chunk, with the trailer. */
-  finish(): Buffer {
-    this.reserve(2);
+  /** The chunks still to send, the last one ending with the trailer. A chunk that the trailer
+   * does not fit into is sent whole before it (never dropped). */
+  finish(): Buffer[] {
+    const out: Buffer[] = [];
+    if (this.full) out.push(this.full);
+    this.full = undefined;
+    if (this.pos + 2 > this.out.length) {
+      out.push(this.out.subarray(0, this.pos));
+      this.out = Buffer.allocUnsafe(2);
+      this.pos = 0;
+    }
     this.out[this.pos++] = 0xff;
     this.out[this.pos++] = 0xff; // field count -1: end of data
-    const f = this.out.subarray(0, this.pos);
+    out.push(this.out.subarray(0, this.pos));
     this.out = Buffer.allocUnsafe(0);
     this.pos = 0;
-    return f;
+    return out;
   }
 
   /** Starts a row of `fields` fields: 2 bytes. */

@@ -85,7 +85,13 @@ export class CopyKeyRowParser {
       while (c >= ZERO && c <= ZERO + 9) { v = v * 10 + (c - ZERO); c = buf[++i] as number; }
       const digits = i - digitsFrom;
       if (digits === 0 || (c !== TAB && c !== NL)) throw this.notInteger(buf, line, m, from);
-      values[m] = digits <= SAFE_DIGITS ? (neg ? -v : v) : BigInt(buf.toString('latin1', from, i));
+      if (digits <= SAFE_DIGITS) values[m] = neg ? -v : v;
+      else {
+        const big = BigInt(buf.toString('latin1', from, i));
+        // a numeric column may hold more than int64 does: refused, never wrapped
+        if (BigInt.asIntN(64, big) !== big) throw this.bad(`row ${line}, column ${m + 2}: ${big} is outside int64`);
+        values[m] = big;
+      }
     }
     if (c !== NL) throw this.bad(`row ${line} has more than ${this.metricCount + 1} columns`);
     this.rows = line;

@@ -119,7 +119,16 @@ export class Warehouse {
     const query = pg.Client.prototype.query as (...args: unknown[]) => unknown;
     const connect = pg.Client.prototype.connect as unknown as (this: pg.Client) => Promise<unknown>;
     const timeoutMs = this.opts.statementTimeoutMs;
+    const log = this.log;
     return class extends pg.Client {
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      constructor(...args: any[]) {
+        super(...(args as [pg.ClientConfig]));
+        // from birth: a client between pg-pool's hands and ours (connecting, or acquired and
+        // not yet listened to) that loses its connection must not throw an unhandled 'error'
+        this.on('error', (err) => log.debug({ err: err.message, code: (err as { code?: string }).code }, 'warehouse connection error'));
+      }
+
       // statement_timeout is SET as part of connecting (the pool hands the client out only after
       // this), not as a startup parameter: Redshift refuses unknown startup parameters.
       // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -226,7 +235,10 @@ export class Warehouse {
         const metrics: bigint[] = [];
         for (let m = 1; m < raw.length; m++) {
           const v = raw[m];
-          metrics.push(v === null || v === undefined ? 0n : typeof v === 'bigint' ? v : BigInt(v as string | number));
+          const big = v === null || v === undefined ? 0n : typeof v === 'bigint' ? v : BigInt(v as string | number);
+          // a numeric column may hold more than int64 does: refused, never wrapped
+          if (BigInt.asIntN(64, big) !== big) throw new LsError('LS_BATCH_LOAD', `batch row ${n + 1}, column ${m + 1}: ${big} is outside int64`);
+          metrics.push(big);
         }
         sink.add(key, metrics);
         n++;

@@ -89,3 +89,19 @@ test('the batch layer arrives in memory exactly: awkward keys, NULLs, int64 extr
   assert.deepEqual(snap.get('dup'), [11n, 22n, 33n, 44n]);
   assert.equal(snap.get('missing'), undefined);
 });
+
+test('a batch value beyond int64 (a numeric column) fails the load with the row named, never wraps', async (t) => {
+  const db = await freshDb(t);
+  await db.pool.query(`CREATE TABLE ${db.t('batch_layer')} (location text, count_id numeric, sum_followers_count bigint, sum_favorite_count bigint, sum_retweet_count bigint)`);
+  await db.pool.query(`INSERT INTO ${db.t('batch_layer')} VALUES ('ok', 1, 0, 0, 0), ('huge', 18446744073709551617, 0, 0, 0)`);
+  const log = createLogger('silent');
+  const warehouse = new Warehouse({
+    url: DATABASE_URL, dialect: DIALECT as 'postgres' | 'redshift', view: TWEET_VIEW, batchTable: db.t('batch_layer'), servingTable: db.t('serving_layer'),
+    statementTimeoutMs: 0, log,
+  });
+  defer(t, () => warehouse.close());
+  await warehouse.connect();
+  const loader = new BatchLoader(warehouse, 4, undefined, log, createMetrics(false));
+  await assert.rejects(loader.load(), /row 2, column 2: 18446744073709551617 is outside int64/);
+  assert.equal(loader.snapshot.size, 0, 'nothing half-loaded is served');
+});

@@ -137,3 +137,19 @@ test('the speed state in binary COPY data is exactly its rows', () => {
     },
   ), { numRuns: 200 });
 });
+
+test('no row is lost when the rows fill a chunk exactly before the trailer', () => {
+  // 1 metric and 14-byte keys: a row is 2 + 4 + 14 + 12 = 32 bytes, so chunks end exactly full
+  // (the first holds 8191 rows after the 19-byte header, the next ones 8192)
+  for (const n of [8190, 8191, 8192, 16382, 16383, 16384, 24575]) {
+    const b = BatchSnapshot.builder(1, n);
+    for (let i = 0; i < n; i++) b.add(`k${String(i).padStart(13, '0')}`, [i]);
+    const plan = planMerge(b.build(undefined), []);
+    for (const parts of [1, 2]) {
+      const sources = mergedRows(plan, 1, () => undefined, parts);
+      const decoded = sources.flatMap((s) => decodeBinary([...s.copyBinary()], ['text', 'int8']));
+      assert.equal(decoded.length, n, `${n} rows in ${parts} part(s)`);
+      assert.deepEqual(decoded[n - 1], [`k${String(n - 1).padStart(13, '0')}`, BigInt(n - 1)]);
+    }
+  }
+});
