@@ -7,11 +7,12 @@ import { hashBytes, KeyTable } from './key-table.js';
 
 /** Int64 slots are written as two int32 halves from a safe-integer number (no BigInt made per
  * value), which needs the platform's byte order: little-endian everywhere Node runs today. */
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+export const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const TWO_32 = 4294967296;
 
 export class BatchSnapshot {
-  /** The int64 columns as int32 pairs (low word first), for writers that read them as numbers. */
+  /** The int64 columns as int32 pairs, for writers that read them as numbers: low word first
+   * where LITTLE_ENDIAN (else the writer reads the columns). */
   readonly halves: readonly Int32Array[];
 
   private constructor(

@@ -4,7 +4,7 @@
 //     patched rows (keys with a speed part, summed here) and speed-only keys use bigints;
 //   - the speed state the checkpoint refers to (columns of sql.speedStateColumns).
 // A flush of a million rows is this module's hot loop; chunks go to the COPY stream one by one.
-import type { BatchSnapshot } from '../batch/snapshot.js';
+import { LITTLE_ENDIAN, type BatchSnapshot } from '../batch/snapshot.js';
 import { firstPatchFrom, mergeAll, mergedValue, type MergePlan } from '../merge.js';
 import { OPEN_WINDOW } from '../speed/decode.js';
 import type { TombstoneEntry, WindowEntry } from '../speed/store.js';
@@ -66,7 +66,8 @@ export function* copyBinaryOf(plan: MergePlan<BatchSnapshot>, metricCount: numbe
       const row = i;
       for (let m = 0; m < metricCount; m++) w.big(mergedValue((columns[m] as BigInt64Array)[i] as bigint, speed[m] as bigint, () => batch.keyAt(row)));
     } else {
-      for (let m = 0; m < metricCount; m++) w.int64At(halves[m] as Int32Array, i);
+      if (LITTLE_ENDIAN) for (let m = 0; m < metricCount; m++) w.int64At(halves[m] as Int32Array, i);
+      else for (let m = 0; m < metricCount; m++) w.big((columns[m] as BigInt64Array)[i] as bigint);
     }
     const full = w.takeFull();
     if (full) yield full;
