@@ -7,6 +7,7 @@
 // transaction) -> idle.
 // Only one flush runs at a time; a request during a flush is answered by the next flush, which
 // starts when the running one ends (requests arriving meanwhile share it).
+import { settleAll, turn } from '../async.js';
 import { errorMessage, LsError } from '../errors.js';
 import type { BatchSnapshot } from '../batch/snapshot.js';
 import type { Logger } from '../log.js';
@@ -152,12 +153,12 @@ export class Flusher {
       const plan = this.d.strategy === 'pushdown' ? undefined : handled(speed.then((s) => planInSlices(cut.batch, s)));
       let planned = captured;
       const ready = handled((plan ?? speed).then(() => { planned = performance.now(); }));
-      const [rows] = await settleAll(
+      const [rows] = await settleAll<[number, void]>([
         plan === undefined
           ? wh.retry('flush: pushdown merge', async () => wh.writePushdown(await speed))
           : wh.retry('flush: bulk write', () => wh.writeStaging(handled(plan.then((p) => (parts: number) => mergedRows(p, metricCount, crash, parts))))),
         wh.retry('flush: speed state', () => wh.writeSpeedStaging(handled(ready.then(() => speedStateRows(cut.state, metricCount))))),
-      );
+      ]);
       const written = performance.now();
       await this.d.warehouse.retry('flush: swap', () =>
         this.d.warehouse.swap({ snapshotId: id, rows, batchWatermarkMs: cut.batch.watermark, offsets: cut.positions }, crash));
@@ -191,8 +192,6 @@ interface Cut {
 /** Entries or keys handled per turn of the event loop while a flush prepares its rows (~10 ms). */
 const SLICE = 20_000;
 
-const turn = () => new Promise((r) => setImmediate(r));
-
 /** p, marked as handled: it is awaited later (after other awaits), and a failure before then must
  * not count as an unhandled rejection. */
 function handled<T>(p: Promise<T>): Promise<T> {
@@ -200,14 +199,6 @@ function handled<T>(p: Promise<T>): Promise<T> {
   return p;
 }
 
-/** Waits for both (nothing is left running on a connection when this returns), then fails with
- * the first failure, if any. */
-async function settleAll<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
-  const [ra, rb] = await Promise.allSettled([a, b]);
-  if (ra.status === 'rejected') throw ra.reason;
-  if (rb.status === 'rejected') throw rb.reason;
-  return [ra.value, rb.value];
-}
 
 /** The speed part of every key of the cut (windows the batch does not cover, summed). */
 async function speedParts(cut: Cut, metricCount: number): Promise<Array<[Key, bigint[]]>> {

@@ -9,6 +9,7 @@
 // Readiness: after a join, the consumer is "caught up" once every assigned partition has been
 // read up to the high watermark it had at join time.
 import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import { turn } from '../async.js';
 import { backoffDelay, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -317,7 +318,7 @@ export class SpeedConsumer implements SpeedSource {
         last = undefined;
         if (i >= messages.length) break;
         // a fetched batch can hold thousands of records: let reads in between slices
-        await new Promise((r) => setImmediate(r));
+        await turn();
         if (performance.now() - lastHeartbeat > 1000) {
           if (rejected) { await this.deadLetter(partition, rejected); rejected = undefined; }
           const pos = this.position.get(partition);

@@ -3,6 +3,7 @@
 // parameter limits of the profile.
 import { once } from 'node:events';
 import type pg from 'pg';
+import { turn } from '../async.js';
 import { LsError } from '../errors.js';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -90,7 +91,7 @@ async function copyChunks(client: pg.PoolClient, statement: string, chunks: Iter
       if (!stream.write(chunk)) await Promise.race([once(stream, 'drain'), done]);
       // 'drain' of a local socket comes on nextTick, which never lets I/O run: give reads and
       // consumption a turn after each chunk
-      await new Promise((r) => setImmediate(r));
+      await turn();
     }
     stream.end();
   } catch (err) {

@@ -3,6 +3,7 @@
 // table, swap it in with a checkpoint). SQL text comes only from ./sql.ts.
 import pg from 'pg';
 import QueryStream from 'pg-query-stream';
+import { settleAll } from '../async.js';
 import { backoffDelay, errorMessage, isRetryable, LsError } from '../errors.js';
 import type { BatchRowSink } from '../batch/snapshot.js';
 import type { Logger } from '../log.js';
@@ -286,7 +287,7 @@ export class Warehouse {
       await client.query(sql.createStaging(view, this.staging, this.dialect));
     });
     const parts = (await rows)(this.dialect.bulkWrite === 'copy' ? COPY_PARTS : 1);
-    const written = await settled(parts.map((part) => this.withClient((client) => bulkWrite(client, this.dialect, this.staging, viewColumns(view), part, this.s3Path()))));
+    const written = await settleAll(parts.map((part) => this.withClient((client) => bulkWrite(client, this.dialect, this.staging, viewColumns(view), part, this.s3Path()))));
     await this.withClient(async (client) => {
       for (const r of this.opts.readers ?? []) await client.query(sql.grantSelect(this.staging, r));
     });
@@ -301,8 +302,9 @@ export class Warehouse {
     await this.withClient(async (client) => {
       await client.query(sql.dropTableIfExists(this.speedStaging));
       await client.query(sql.createSpeedState(this.opts.view, this.speedStaging, this.dialect));
-      await bulkWrite(client, this.dialect, this.speedStaging, speedStateColumns(this.opts.view), await speedState, this.s3Path());
     });
+    const rows = await speedState; // no connection held idle meanwhile
+    await this.withClient((client) => bulkWrite(client, this.dialect, this.speedStaging, speedStateColumns(this.opts.view), rows, this.s3Path()));
   }
 
   private async withClient<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
@@ -430,11 +432,3 @@ function* deltaRows(speed: Iterable<readonly [Key, readonly bigint[]]>): Generat
  * connections of the pool's four. */
 const COPY_PARTS = 2;
 
-/** Waits for every operation (none is left running on a connection when this returns), then
- * fails with the first failure, if any. */
-async function settled<T>(ops: Array<Promise<T>>): Promise<T[]> {
-  const results = await Promise.allSettled(ops);
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
-  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
-}
