@@ -42,7 +42,8 @@ export function speedPart(
       continue;
     }
     if (sum === undefined) sum = new Array<bigint>(metricCount).fill(0n);
-    for (let m = 0; m < metricCount; m++) sum[m] = addInt64(sum[m] as bigint, w.metrics[m] as bigint, 'speed windows');
+    const ms = w.metrics;
+    for (let m = 0; m < metricCount; m++) sum[m] = addInt64(sum[m] as bigint, ms[m] as bigint, 'speed windows');
   }
   return sum;
 }
@@ -76,7 +77,8 @@ export function addSpeedParts(
     if (windowFate(w, watermark) !== 'added') continue;
     if (last !== undefined && last[0] === w.key) {
       const sum = last[1];
-      for (let m = 0; m < metricCount; m++) sum[m] = addInt64(sum[m] as bigint, w.metrics[m] as bigint, 'speed windows');
+      const ms = w.metrics;
+      for (let m = 0; m < metricCount; m++) sum[m] = addInt64(sum[m] as bigint, ms[m] as bigint, 'speed windows');
     } else {
       last = [w.key, w.metrics.slice(0, metricCount)];
       out.push(last);

@@ -140,7 +140,7 @@ export class Service {
       const metrics = (row.slice(7, 7 + m) as bigint[]);
       if (kind === 't') this.store.restoreTombstone({ key, version, partition: part });
       else this.store.restore({
-        key, partition: part, offset: off, version, metrics,
+        key, partition: part, offset: Number(off), version, metrics,
         window: start === null ? OPEN_WINDOW : `${start}/${end}`,
         start: start === null ? -Infinity : Number(start), end: end === null ? Infinity : Number(end),
       });
@@ -163,10 +163,8 @@ export class Service {
     let n = 0;
     let sample: { key: Key; window: string } | undefined;
     if (watermark !== undefined) {
-      for (const [, wins] of this.store.entries()) {
-        for (const w of wins.values()) {
-          if (windowFate(w, watermark) === 'straddling') { n++; sample ??= { key: w.key, window: w.window }; }
-        }
+      for (const w of this.store.entries()) {
+        if (windowFate(w, watermark) === 'straddling') { n++; sample ??= { key: w.key, window: w.window }; }
       }
     }
     return { n, sample };

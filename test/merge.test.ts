@@ -175,7 +175,7 @@ function toUpdate(e: Extract<Event, { kind: 'update' }>): Update {
 function storeOf(mode: Mode, events: readonly Event[]): SpeedStore {
   const s = new SpeedStore(mode);
   for (const e of events) {
-    if (e.kind === 'update') s.apply(toUpdate(e), e.partition, e.offset);
+    if (e.kind === 'update') s.apply(toUpdate(e), e.partition, Number(e.offset));
     else s.tombstone({ kind: 'tombstone', key: e.key, version: e.version } satisfies Tombstone);
   }
   return s;
@@ -189,10 +189,10 @@ function render(view: ReadonlyMap<Key, readonly bigint[]>): string[] {
 /** The merged view through the code under test: mergeRow(batch, speedPart(store windows)). */
 function mergedView(batch: ReadonlyMap<Key, bigint[]>, store: SpeedStore): string[] {
   const view = new Map<Key, bigint[]>();
-  const keys = new Set<Key>([...batch.keys(), ...[...store.entries()].map(([k]) => k)]);
+  const keys = new Set<Key>([...batch.keys(), ...store.keyList()]);
   for (const k of keys) {
-    const wins = store.windows(k);
-    const sp = wins === undefined ? undefined : speedPart(wins.values(), METRICS, undefined);
+    const wins = store.windowsOf(k);
+    const sp = wins === undefined ? undefined : speedPart(wins, METRICS, undefined);
     const row = mergeRow(batch.get(k), sp, k);
     if (row !== undefined) view.set(k, row);
   }

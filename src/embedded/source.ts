@@ -107,7 +107,7 @@ export class GeneratorSource implements SpeedSource {
     const end = Math.min(this.log.length, i + DRAIN_CHUNK);
     for (; i < end; i++) {
       const rec = this.log[i] as RawRecord;
-      const outcome = this.applier.apply(rec, PARTITION, this.position);
+      const outcome = this.applier.apply(rec, PARTITION, Number(this.position));
       if (typeof outcome === 'object') this.rejections.report(rec, PARTITION, this.position.toString(), outcome);
       this.position++;
     }

@@ -62,7 +62,8 @@ export class Reads {
     this.cacheHit = metrics.cacheRequests.labels({ result: 'hit' });
     this.cacheMiss = metrics.cacheRequests.labels({ result: 'miss' });
     this.batchRows = new LRUCache({ max: cacheMax });
-    speed.onChange((key) => this.cache.delete(cacheKey(key)));
+    // an empty cache (no reads yet, or just cleared) has nothing to drop: ingest skips the lookup
+    speed.onChange((key) => { if (this.cache.size > 0) this.cache.delete(cacheKey(key)); });
   }
 
   /** Called when the batch snapshot is replaced (pushdown: on each reload tick). */
@@ -157,7 +158,7 @@ export class Reads {
     const mergedMetrics = mergeRow(batchPart, this.speedOf(key, snap), key);
     if (mergedMetrics === undefined) return undefined;
     const merged = { json: this.rowJson(key, mergedMetrics) };
-    const windows = [...(this.speed.windows(key)?.values() ?? [])].map((w) => {
+    const windows = [...(this.speed.windowsOf(key) ?? [])].map((w) => {
       const fate = windowFate(w, snap.watermark);
       return `{"window":${w.window === '' ? 'null' : JSON.stringify({ start: new Date(w.start).toISOString(), end: new Date(w.end).toISOString() })},"fate":"${fate}","version":"${w.version}","partition":${w.partition},"offset":"${w.offset}","metrics":${this.metricsJson(w.metrics)}}`;
     });
@@ -189,9 +190,9 @@ export class Reads {
   }
 
   private speedOf(key: Key, snap: BatchSnapshot): bigint[] | undefined {
-    const wins = this.speed.windows(key);
+    const wins = this.speed.windowsOf(key);
     if (wins === undefined) return undefined;
-    return speedPart(wins.values(), this.view.metrics.length, snap.watermark);
+    return speedPart(wins, this.view.metrics.length, snap.watermark);
   }
 
   // Keys with speed entries are merged one by one; keys without are batch-only, and the best of
@@ -199,7 +200,7 @@ export class Reads {
   // if the prefix runs out because too many of its keys also have speed entries).
   private topRows(snap: BatchSnapshot, m: number, limit: number): Array<{ key: Key; metrics: readonly bigint[] }> {
     const cands: Array<{ key: Key; metrics: readonly bigint[]; v: bigint }> = [];
-    for (const [key] of this.speed.entries()) {
+    for (const key of this.speed.keyList()) {
       const merged = mergeRow(snap.get(key), this.speedOf(key, snap), key);
       if (merged) cands.push({ key, metrics: merged, v: merged[m] as bigint });
     }

@@ -115,12 +115,13 @@ function* stateCopyBinary(state: SpeedState, metricCount: number): Generator<Buf
     w.reserve(fixed + 3 * (e.key?.length ?? 0));
     w.row(fields);
     w.int4(e.partition);
-    w.big(e.offset);
+    w.int8(e.offset);
     w.text('w');
     w.text(e.key);
     if (e.window === OPEN_WINDOW) { w.null(); w.null(); } else { w.int8(e.start); w.int8(e.end); }
     w.big(e.version);
-    for (let m = 0; m < metricCount; m++) w.big(e.metrics[m] as bigint);
+    const metrics = e.metrics;
+    for (let m = 0; m < metricCount; m++) w.big(metrics[m] as bigint);
     const full = w.takeFull();
     if (full) yield full;
   }

@@ -18,7 +18,7 @@ export interface ApplyDeps {
 export type ApplyOutcome = 'applied' | 'deleted' | 'stale' | 'covered' | Rejection;
 
 /** Decodes rec and applies it at (partition, offset). Counts nothing: Applier does. */
-export function applyRecord(d: ApplyDeps, rec: RawRecord, partition: number, offset: bigint): ApplyOutcome {
+export function applyRecord(d: ApplyDeps, rec: RawRecord, partition: number, offset: number): ApplyOutcome {
   const u = d.decoder.decode(rec);
   if (u.kind === 'update') {
     // the batch already holds windows ending at or before its watermark
@@ -50,7 +50,7 @@ export class Applier {
     this.tombstonesCounter = d.metrics.updatesApplied.labels({ kind: 'tombstone' });
   }
 
-  apply(rec: RawRecord, partition: number, offset: bigint): ApplyOutcome {
+  apply(rec: RawRecord, partition: number, offset: number): ApplyOutcome {
     const outcome = applyRecord(this.d, rec, partition, offset);
     if (outcome === 'applied') this.updates++;
     else if (outcome === 'stale') this.stale++;

@@ -8,6 +8,9 @@ import { Scanner } from './scan.js';
 
 export type Key = string | null;
 
+/** An int64 metric: a number when it is a safe integer (what the scanner gives), else a BigInt. */
+export type Metric = number | bigint;
+
 /** Open window: the update carries no window struct. */
 export const OPEN_WINDOW = '';
 
@@ -18,7 +21,7 @@ export interface Update {
   readonly window: string;
   readonly windowStart: number;
   readonly windowEnd: number;
-  readonly metrics: bigint[];
+  readonly metrics: Metric[];
   readonly version: bigint;
 }
 
@@ -118,7 +121,7 @@ export class Decoder {
     const key = this.key(keyValue, exact);
     if (typeof key === 'object' && key !== null) return key;
 
-    const metrics: bigint[] = [];
+    const metrics: Metric[] = [];
     for (const m of this.view.metrics) {
       const v = integerField(fields[m.field], exact, m.field);
       if (typeof v === 'object') return reject(v.reason, `"${m.field}": ${v.detail}`);

@@ -8,8 +8,9 @@
 // to there), a nested value other than the window struct, a field named twice, a missing key,
 // any syntax error, a field name that is not plain ASCII. The general path then decides the
 // record and gives the rejection reason, so the scanner never rejects anything itself.
-import type { Key } from './decode.js';
+import type { Key, Metric } from './decode.js';
 import type { View } from '../view.js';
+import { Interner } from './intern.js';
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -42,10 +43,18 @@ const isPlainName = (s: string): boolean => /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/.te
 const bytesOf = (s: string): number[] => [...Buffer.from(s)];
 const WINDOW_NAMES = [bytesOf('start'), bytesOf('end')];
 
+/** The byte at i, or -1 past the end. Every read goes through it: a read past the end of a typed
+ * array makes V8 compile that load (and all that uses its value) for `undefined` too, which made
+ * the whole scanner several times slower. */
+function at(b: Buffer, i: number): number {
+  return i < b.length ? (b[i] as number) : -1;
+}
+
 export class Scanner {
   // what the last successful scan() read; window text ranges are -1 for the open window
   key: Key = null;
-  metrics: bigint[] = [];
+  /** Safe integers (at most MAX_DIGITS digits). */
+  metrics: Metric[] = [];
   version: bigint | undefined;
   windowStart = -1;
   windowStartEnd = -1;
@@ -56,7 +65,8 @@ export class Scanner {
   private readonly roles: number[];
   /** Slot of the field that followed slot j last time (j = names.length: the first field). */
   private readonly next: number[];
-  private readonly zeros: bigint[];
+  private readonly zeros: number[];
+  private readonly keys = new Interner();
   private b: Buffer = Buffer.alloc(0);
   private i = 0;
   // set by the value readers
@@ -84,7 +94,7 @@ export class Scanner {
     this.names = names.map(bytesOf);
     this.next = this.names.map((_, j) => j + 1);
     this.next.push(0);
-    this.zeros = view.metrics.map(() => 0n);
+    this.zeros = view.metrics.map(() => 0);
   }
 
   /** Reads b into key, metrics, version and the window fields; false: leave it to JSON.parse. */
@@ -97,10 +107,10 @@ export class Scanner {
     let ws = -1, wse = -1, we = -1, wee = -1;
     let seen = 0;
     this.ws();
-    if (b[this.i] !== OPEN_BRACE) return false;
+    if (at(b, this.i) !== OPEN_BRACE) return false;
     this.i++;
     this.ws();
-    if (b[this.i] === CLOSE_BRACE) return false; // no key field
+    if (at(b, this.i) === CLOSE_BRACE) return false; // no key field
     const next = this.next;
     let prev = this.names.length;
     for (;;) {
@@ -113,13 +123,13 @@ export class Scanner {
         seen |= 1 << slot;
       }
       if (role >= 0) {
-        if (this.int()) metrics[role] = BigInt(this.num);
+        if (this.int()) metrics[role] = this.num;
         else if (!this.nullLiteral()) return false;
       } else if (role === KEY) {
-        if (this.string()) key = b.toString('utf8', this.strStart, this.strEnd);
+        if (this.string()) key = this.keys.get(b, this.strStart, this.strEnd);
         else if (!this.nullLiteral()) return false;
       } else if (role === WINDOW) {
-        if (b[this.i] === OPEN_BRACE) {
+        if (at(b, this.i) === OPEN_BRACE) {
           if (!this.windowStruct()) return false;
           ws = this.winStart; wse = this.winStartEnd; we = this.winEnd; wee = this.winEndEnd;
         } else if (!this.nullLiteral()) return false;
@@ -128,7 +138,7 @@ export class Scanner {
         version = BigInt(this.num);
       } else if (!this.scalar()) return false;
       this.ws();
-      const c = b[this.i++];
+      const c = at(b, this.i++);
       if (c === CLOSE_BRACE) break;
       if (c !== COMMA) return false;
       this.ws();
@@ -152,7 +162,7 @@ export class Scanner {
     this.i++;
     this.ws();
     let s = -1, se = -1, e = -1, ee = -1;
-    if (this.b[this.i] === CLOSE_BRACE) return false;
+    if (at(this.b, this.i) === CLOSE_BRACE) return false;
     for (;;) {
       const which = this.fieldName(WINDOW_NAMES, s < 0 ? 0 : 1);
       if (which === FAIL || !this.colon()) return false;
@@ -163,7 +173,7 @@ export class Scanner {
         if (which === 0) { s = this.strStart; se = this.strEnd; } else { e = this.strStart; ee = this.strEnd; }
       }
       this.ws();
-      const c = this.b[this.i++];
+      const c = at(this.b, this.i++);
       if (c === CLOSE_BRACE) break;
       if (c !== COMMA) return false;
       this.ws();
@@ -176,13 +186,18 @@ export class Scanner {
   private ws(): void {
     const b = this.b;
     let i = this.i;
-    for (let c = b[i]; c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09; c = b[++i]);
+    const n = b.length;
+    while (i < n) {
+      const c = b[i] as number;
+      if (c > 0x20 || (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09)) break;
+      i++;
+    }
     this.i = i;
   }
 
   private colon(): boolean {
     this.ws();
-    if (this.b[this.i] !== COLON) return false;
+    if (at(this.b, this.i) !== COLON) return false;
     this.i++;
     this.ws();
     return true;
@@ -192,13 +207,13 @@ export class Scanner {
    * name expected here, is tried first: writers put the fields in the same order every time. */
   private fieldName(names: readonly (readonly number[])[], hint: number): number {
     const b = this.b;
-    if (b[this.i] !== QUOTE) return FAIL;
+    if (at(b, this.i) !== QUOTE) return FAIL;
     const s = this.i + 1;
     for (let t = 0; t < names.length; t++) {
       const j = (hint + t) % names.length;
       const name = names[j] as readonly number[];
       const len = name.length;
-      if (b[s + len] !== QUOTE) continue;
+      if (at(b, s + len) !== QUOTE) continue;
       let k = 0;
       while (k < len && name[k] === b[s + k]) k++;
       if (k === len) {
@@ -217,7 +232,7 @@ export class Scanner {
   /** A string without escapes or control characters: its bytes in strStart/strEnd. */
   private string(): boolean {
     const b = this.b;
-    if (b[this.i] !== QUOTE) return false;
+    if (at(b, this.i) !== QUOTE) return false;
     const start = this.i + 1;
     for (let i = start; i < b.length; i++) {
       const c = b[i] as number;
@@ -236,18 +251,18 @@ export class Scanner {
   private int(): boolean {
     const b = this.b;
     let i = this.i;
-    const neg = b[i] === MINUS;
+    const neg = at(b, i) === MINUS;
     if (neg) i++;
     const first = i;
     let v = 0;
-    let c = b[i];
+    let c = at(b, i);
     if (c === ZERO) {
-      c = b[++i];
+      c = at(b, ++i);
     } else {
-      while (c !== undefined && c >= ZERO && c <= NINE) { v = v * 10 + (c - ZERO); c = b[++i]; }
+      while (c >= ZERO && c <= NINE) { v = v * 10 + (c - ZERO); c = at(b, ++i); }
       if (i === first || i - first > MAX_DIGITS) return false;
     }
-    if (c !== undefined && ((c >= ZERO && c <= NINE) || c === DOT || c === LOWER_E || c === UPPER_E)) return false;
+    if ((c >= ZERO && c <= NINE) || c === DOT || c === LOWER_E || c === UPPER_E) return false;
     this.num = neg ? -v : v;
     this.i = i;
     return true;
@@ -259,17 +274,17 @@ export class Scanner {
 
   private literal(first: number, word: string): boolean {
     const b = this.b;
-    if (b[this.i] !== first) return false;
-    for (let k = 1; k < word.length; k++) if (b[this.i + k] !== word.charCodeAt(k)) return false;
+    if (at(b, this.i) !== first) return false;
+    for (let k = 1; k < word.length; k++) if (at(b, this.i + k) !== word.charCodeAt(k)) return false;
     this.i += word.length;
     return true;
   }
 
   /** Skips a string, number, true, false or null (a field the view does not name). */
   private scalar(): boolean {
-    const c = this.b[this.i];
+    const c = at(this.b, this.i);
     if (c === QUOTE) return this.string();
-    if (c === MINUS || (c !== undefined && c >= ZERO && c <= NINE)) return this.number();
+    if (c === MINUS || (c >= ZERO && c <= NINE)) return this.number();
     return this.literal(LOWER_T, 'true') || this.literal(LOWER_F, 'false') || this.nullLiteral();
   }
 
@@ -277,13 +292,15 @@ export class Scanner {
   private number(): boolean {
     const b = this.b;
     let i = this.i;
-    if (b[i] === MINUS) i++;
-    if (b[i] === ZERO) i++;
+    if (at(b, i) === MINUS) i++;
+    if (at(b, i) === ZERO) i++;
     else if ((i = digitsEnd(b, i)) < 0) return false;
-    if (b[i] === DOT && (i = digitsEnd(b, i + 1)) < 0) return false;
-    if (b[i] === LOWER_E || b[i] === UPPER_E) {
+    if (at(b, i) === DOT && (i = digitsEnd(b, i + 1)) < 0) return false;
+    const e = at(b, i);
+    if (e === LOWER_E || e === UPPER_E) {
       i++;
-      if (b[i] === PLUS || b[i] === MINUS) i++;
+      const sign = at(b, i);
+      if (sign === PLUS || sign === MINUS) i++;
       if ((i = digitsEnd(b, i)) < 0) return false;
     }
     this.i = i;
@@ -294,6 +311,6 @@ export class Scanner {
 /** The end of the run of digits at i; -1 if there is none. */
 function digitsEnd(b: Buffer, i: number): number {
   const from = i;
-  for (let c = b[i]; c !== undefined && c >= ZERO && c <= NINE; c = b[++i]);
+  for (let c = at(b, i); c >= ZERO && c <= NINE; c = at(b, ++i));
   return i > from ? i : -1;
 }

@@ -6,11 +6,16 @@
 //   - a partition's entries can be dropped when the partition is revoked;
 //   - windows absorbed by the batch (end <= watermark) can be evicted.
 //
-// Entries are updated in place (an update of a held window allocates nothing). Readers use
-// windows()/entries() synchronously; whoever keeps entries across an await takes cut(), which
-// copies them.
+// Entries are updated in place, and an update of a held window allocates nothing that outlives
+// it: a metric that is a safe integer (every metric of a record the scanner reads, and nearly
+// every total) is kept as a JS number in a double array, not as a BigInt, so the garbage a
+// record makes dies young instead of being promoted with the entry it would be stored in. A
+// metric beyond 2^53 turns its entry's metrics to BigInts (exact int64 either way). A key with
+// one window (the usual case) holds its entry directly; a Map of windows only from the second.
+// Readers use windows()/entries() synchronously; whoever keeps entries across an await takes
+// cut(), which copies them.
 import { addInt64, INT64_MAX, INT64_MIN } from '../int64.js';
-import type { Key, Tombstone, Update } from './decode.js';
+import type { Key, Metric, Tombstone, Update } from './decode.js';
 
 /** Read-only outside the store, which updates it in place: do not keep one across an await
  * (cut() gives copies that stay as they are). */
@@ -19,10 +24,12 @@ export interface WindowEntry {
   readonly window: string;
   readonly start: number;
   readonly end: number;
+  /** Made on each read: read it once, not once per metric. */
   readonly metrics: readonly bigint[];
   readonly version: bigint;
   readonly partition: number;
-  readonly offset: bigint;
+  /** Kafka offset (exact: offsets beyond 2^53 are refused by the consumer). */
+  readonly offset: number;
 }
 
 /** A tombstone's masking version, per key (totals mode), as persisted in checkpoints. */
@@ -34,36 +41,84 @@ export interface TombstoneEntry {
 
 export type ApplyResult = 'applied' | 'stale';
 
-/** The store's own, mutable form of a WindowEntry. */
-interface Entry {
-  readonly key: Key;
-  readonly window: string;
-  readonly start: number;
-  readonly end: number;
-  readonly metrics: bigint[];
-  version: bigint;
-  partition: number;
-  offset: bigint;
+/** The store's own, mutable form of a WindowEntry: metrics in `nums` (safe integers) unless
+ * `big` holds them. */
+class Entry implements WindowEntry {
+  constructor(
+    readonly key: Key,
+    readonly window: string,
+    readonly start: number,
+    readonly end: number,
+    public nums: number[],
+    public big: bigint[] | undefined,
+    public version: bigint,
+    public partition: number,
+    public offset: number,
+  ) {}
+
+  get metrics(): bigint[] {
+    return this.big !== undefined ? this.big.slice() : this.nums.map(toBig);
+  }
+
+  copy(): Entry {
+    return new Entry(this.key, this.window, this.start, this.end, this.nums.slice(), this.big?.slice(), this.version, this.partition, this.offset);
+  }
 }
 
-function entryOf(key: Key, window: string, start: number, end: number, metrics: readonly bigint[], version: bigint, partition: number, offset: bigint): Entry {
-  return { key, window, start, end, metrics: metrics.slice(), version, partition, offset };
+const toBig = (v: number): bigint => BigInt(v);
+
+/** A metric given as a number is a safe integer (decode.ts). */
+const isSafe = (v: Metric): v is number => typeof v === 'number' || (v >= -9007199254740991n && v <= 9007199254740991n);
+
+/** An entry for metrics ms: numbers if every one is safe, else BigInts. */
+function entryOf(key: Key, window: string, start: number, end: number, ms: readonly Metric[], version: bigint, partition: number, offset: number): Entry {
+  const e = new Entry(key, window, start, end, [], undefined, version, partition, offset);
+  setMetrics(e, ms);
+  return e;
 }
 
-function overwrite(dst: bigint[], src: readonly bigint[]): void {
-  if (dst.length !== src.length) dst.length = src.length;
-  for (let i = 0; i < src.length; i++) dst[i] = src[i] as bigint;
+function setMetrics(e: Entry, ms: readonly Metric[]): void {
+  let safe = true;
+  for (let i = 0; i < ms.length; i++) if (!isSafe(ms[i] as Metric)) { safe = false; break; }
+  if (!safe) {
+    e.big = ms.map((v) => BigInt(v));
+    e.nums = [];
+    return;
+  }
+  e.big = undefined;
+  if (e.nums.length === ms.length) {
+    for (let i = 0; i < ms.length; i++) e.nums[i] = Number(ms[i]);
+  } else {
+    const nums: number[] = [];
+    for (let i = 0; i < ms.length; i++) nums.push(Number(ms[i]));
+    e.nums = nums;
+  }
+}
+
+/** What a key holds: its one entry, or its windows by id once it has two or more. */
+type Windows = Entry | Map<string, Entry>;
+
+function windowOf(w: Windows, window: string): Entry | undefined {
+  if (w instanceof Entry) return w.window === window ? w : undefined;
+  return w.get(window);
+}
+
+function* entriesOf(w: Windows): Generator<Entry> {
+  if (w instanceof Entry) yield w;
+  else yield* w.values();
+}
+
+function sizeOf(w: Windows): number {
+  return w instanceof Entry ? 1 : w.size;
 }
 
 export type Mode = 'totals' | 'deltas';
 
 export class SpeedStore {
-  private readonly keys = new Map<Key, Map<string, Entry>>();
+  private readonly keys = new Map<Key, Windows>();
   private readonly tombstones = new Map<Key, TombstoneEntry>();
   private readonly listeners: Array<(key: Key) => void> = [];
   private entryCount = 0;
-  /** Deltas mode: the sums of one update, all checked before any is stored. */
-  private readonly sums: bigint[] = [];
   /** Bumped on every change; readers use it to know when derived views are out of date. */
   generation = 0;
 
@@ -81,42 +136,51 @@ export class SpeedStore {
     return this.entryCount;
   }
 
+  /** The windows of a key by id (a new Map on each call: for tests and tools, not per request). */
   windows(key: Key): ReadonlyMap<string, WindowEntry> | undefined {
-    return this.keys.get(key);
+    const w = this.keys.get(key);
+    if (w === undefined) return undefined;
+    return w instanceof Entry ? new Map([[w.window, w]]) : w;
+  }
+
+  /** The entries of a key, for a read. */
+  windowsOf(key: Key): Iterable<WindowEntry> | undefined {
+    const w = this.keys.get(key);
+    return w === undefined ? undefined : w instanceof Entry ? [w] : w.values();
   }
 
   has(key: Key): boolean {
     return this.keys.has(key);
   }
 
-  entries(): IterableIterator<[Key, ReadonlyMap<string, WindowEntry>]> {
-    return this.keys.entries();
+  keyList(): IterableIterator<Key> {
+    return this.keys.keys();
   }
 
-  apply(u: Update, partition: number, offset: bigint): ApplyResult {
+  /** Every entry, those of one key adjacent. */
+  *entries(): Generator<WindowEntry> {
+    for (const w of this.keys.values()) yield* entriesOf(w);
+  }
+
+  apply(u: Update, partition: number, offset: number): ApplyResult {
     if (this.mode === 'totals' && this.tombstones.size > 0) {
       const masked = this.tombstones.get(u.key);
       if (masked !== undefined && u.version <= masked.version) return 'stale';
     }
-    let wins = this.keys.get(u.key);
-    if (wins === undefined) {
-      wins = new Map();
-      this.keys.set(u.key, wins);
-    }
-    const cur = wins.get(u.window);
-    // the update's metrics are copied: the caller may reuse its array
+    const wins = this.keys.get(u.key);
+    const cur = wins === undefined ? undefined : windowOf(wins, u.window);
     if (cur === undefined) {
-      wins.set(u.window, entryOf(u.key, u.window, u.windowStart, u.windowEnd, u.metrics, u.version, partition, offset));
-      this.entryCount++;
+      // the update's metrics are copied: the caller may reuse its array
+      this.add(wins, entryOf(u.key, u.window, u.windowStart, u.windowEnd, u.metrics, u.version, partition, offset));
     } else if (this.mode === 'deltas') {
-      this.addInPlace(cur, u.metrics);
+      addInPlace(cur, u.metrics);
       if (u.version > cur.version) cur.version = u.version;
       cur.partition = partition;
       cur.offset = offset;
     } else {
       // Newer version wins; on a tie the later offset. A redelivered record is a tie that loses.
       if (u.version < cur.version || (u.version === cur.version && offset <= cur.offset)) return 'stale';
-      overwrite(cur.metrics, u.metrics);
+      setMetrics(cur, u.metrics);
       cur.version = u.version;
       cur.partition = partition;
       cur.offset = offset;
@@ -125,30 +189,27 @@ export class SpeedStore {
     return 'applied';
   }
 
-  /** Adds d into e's metrics: every sum is checked first, so an overflow leaves e unchanged. */
-  private addInPlace(e: Entry, d: readonly bigint[]): void {
-    const m = e.metrics;
-    const sums = this.sums;
-    for (let i = 0; i < m.length; i++) {
-      const a = m[i] as bigint;
-      const b = d[i] as bigint;
-      const s = a + b;
-      // addInt64 builds the same LS_INT64_OVERFLOW error; its description is made only then
-      sums[i] = s > INT64_MAX || s < INT64_MIN ? addInt64(a, b, `speed ${String(e.key)}`) : s;
-    }
-    for (let i = 0; i < m.length; i++) m[i] = sums[i] as bigint;
+  /** Adds a new window entry to its key (wins: what the key holds now, if anything). */
+  private add(wins: Windows | undefined, e: Entry): void {
+    if (wins === undefined) this.keys.set(e.key, e);
+    else if (wins instanceof Entry) this.keys.set(e.key, new Map([[wins.window, wins], [e.window, e]]));
+    else wins.set(e.window, e);
+    this.entryCount++;
   }
 
   /** Puts back an entry saved in a checkpoint (no version check: the store holds nothing of its
    * partition yet). */
   restore(e: WindowEntry): void {
-    let wins = this.keys.get(e.key);
-    if (wins === undefined) {
-      wins = new Map();
-      this.keys.set(e.key, wins);
+    const wins = this.keys.get(e.key);
+    const cur = wins === undefined ? undefined : windowOf(wins, e.window);
+    if (cur === undefined) {
+      this.add(wins, entryOf(e.key, e.window, e.start, e.end, e.metrics, e.version, e.partition, e.offset));
+    } else {
+      setMetrics(cur, e.metrics);
+      cur.version = e.version;
+      cur.partition = e.partition;
+      cur.offset = e.offset;
     }
-    if (!wins.has(e.window)) this.entryCount++;
-    wins.set(e.window, entryOf(e.key, e.window, e.start, e.end, e.metrics, e.version, e.partition, e.offset));
     this.changed(e.key);
   }
 
@@ -163,7 +224,8 @@ export class SpeedStore {
   cut(): { entries: WindowEntry[]; tombstones: TombstoneEntry[] } {
     const entries: WindowEntry[] = [];
     for (const wins of this.keys.values()) {
-      for (const e of wins.values()) entries.push(entryOf(e.key, e.window, e.start, e.end, e.metrics, e.version, e.partition, e.offset));
+      if (wins instanceof Entry) entries.push(wins.copy());
+      else for (const e of wins.values()) entries.push(e.copy());
     }
     return { entries, tombstones: [...this.tombstones.values()] };
   }
@@ -176,45 +238,49 @@ export class SpeedStore {
     if (wins === undefined) return 'stale';
     if (this.mode === 'totals' && version !== undefined) {
       // Only entries older than the tombstone go; a newer total already seen stays.
-      for (const [id, e] of wins) if (e.version <= version) { wins.delete(id); this.entryCount--; }
-      if (wins.size === 0) this.keys.delete(t.key);
+      this.removeWhere(t.key, wins, (e) => e.version <= version);
     } else {
-      this.entryCount -= wins.size;
+      this.entryCount -= sizeOf(wins);
       this.keys.delete(t.key);
     }
     this.changed(t.key);
     return 'applied';
   }
 
+  /** Removes the entries of key that match; returns how many. */
+  private removeWhere(key: Key, wins: Windows, drop: (e: Entry) => boolean): number {
+    let removed = 0;
+    if (wins instanceof Entry) {
+      if (drop(wins)) { this.keys.delete(key); removed = 1; }
+    } else {
+      for (const [id, e] of wins) if (drop(e)) { wins.delete(id); removed++; }
+      if (wins.size === 0) this.keys.delete(key);
+      else if (wins.size === 1) this.keys.set(key, wins.values().next().value as Entry);
+    }
+    this.entryCount -= removed;
+    return removed;
+  }
+
   /** Drops windows that end at or before the watermark: the batch layer holds them now. */
   evictBefore(watermark: number): number {
-    let evicted = 0;
-    for (const [key, wins] of this.keys) {
-      let touched = false;
-      for (const [id, e] of wins) {
-        if (e.end <= watermark) { wins.delete(id); evicted++; touched = true; }
-      }
-      if (wins.size === 0) this.keys.delete(key);
-      if (touched) this.changed(key);
-    }
-    this.entryCount -= evicted;
-    return evicted;
+    return this.removeAll((e) => e.end <= watermark);
   }
 
   /** Drops every entry last written from one of these partitions (they were revoked). */
   dropPartitions(partitions: ReadonlySet<number>): number {
-    let dropped = 0;
-    for (const [key, wins] of this.keys) {
-      let touched = false;
-      for (const [id, e] of wins) {
-        if (partitions.has(e.partition)) { wins.delete(id); dropped++; touched = true; }
-      }
-      if (wins.size === 0) this.keys.delete(key);
-      if (touched) this.changed(key);
-    }
+    const dropped = this.removeAll((e) => partitions.has(e.partition));
     for (const [key, t] of this.tombstones) if (partitions.has(t.partition)) this.tombstones.delete(key);
-    this.entryCount -= dropped;
     return dropped;
+  }
+
+  private removeAll(drop: (e: Entry) => boolean): number {
+    let removed = 0;
+    // deleting the current key of a Map while iterating it is safe; re-setting it moves nothing
+    for (const [key, wins] of this.keys) {
+      const n = this.removeWhere(key, wins, drop);
+      if (n > 0) { removed += n; this.changed(key); }
+    }
+    return removed;
   }
 
   clear(): void {
@@ -229,4 +295,33 @@ export class SpeedStore {
     this.generation++;
     for (const l of this.listeners) l(key);
   }
+}
+
+/** Adds d into e's metrics: every sum is checked first, so an overflow leaves e unchanged. */
+function addInPlace(e: Entry, d: readonly Metric[]): void {
+  if (e.big === undefined) {
+    const nums = e.nums;
+    let safe = true;
+    for (let i = 0; i < nums.length && safe; i++) {
+      const v = d[i] as Metric;
+      safe = typeof v === 'number' && Number.isSafeInteger((nums[i] as number) + v);
+    }
+    if (safe) {
+      for (let i = 0; i < nums.length; i++) nums[i] = (nums[i] as number) + (d[i] as number);
+      return;
+    }
+    // a sum beyond 2^53 (or a BigInt delta): the entry's metrics become BigInts
+    e.big = nums.map(toBig);
+    e.nums = [];
+  }
+  const m = e.big;
+  const sums = new Array<bigint>(m.length);
+  for (let i = 0; i < m.length; i++) {
+    const a = m[i] as bigint;
+    const b = BigInt(d[i] as Metric);
+    const s = a + b;
+    // addInt64 builds the same LS_INT64_OVERFLOW error; its description is made only then
+    sums[i] = s > INT64_MAX || s < INT64_MIN ? addInt64(a, b, `speed ${String(e.key)}`) : s;
+  }
+  for (let i = 0; i < m.length; i++) m[i] = sums[i] as bigint;
 }

@@ -20,7 +20,7 @@ function storeOf(mode: 'totals' | 'deltas', records: number, seed = 42): SpeedSt
   const store = new SpeedStore(mode);
   const deps = { decoder: new Decoder(TWEET_VIEW, 1 << 20), store, metrics: createMetrics(false) };
   for (let i = 0; i < records; i++) {
-    const outcome = applyRecord(deps, updates.next(), 0, BigInt(i));
+    const outcome = applyRecord(deps, updates.next(), 0, i);
     assert.equal(outcome, 'applied', `record ${i} is a valid update`);
   }
   return store;
@@ -28,9 +28,9 @@ function storeOf(mode: 'totals' | 'deltas', records: number, seed = 42): SpeedSt
 
 function sums(store: SpeedStore): Map<Key, string> {
   const out = new Map<Key, string>();
-  for (const [key, wins] of store.entries()) {
+  for (const key of store.keyList()) {
     const total = [0n, 0n, 0n, 0n];
-    for (const w of wins.values()) w.metrics.forEach((v, m) => { total[m] = (total[m] as bigint) + v; });
+    for (const w of store.windowsOf(key) ?? []) w.metrics.forEach((v, m) => { total[m] = (total[m] as bigint) + v; });
     out.set(key, total.join(','));
   }
   return out;

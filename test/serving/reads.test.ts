@@ -13,7 +13,7 @@ function batchOf(rows: Array<[string | null, bigint[]]>, metricCount = 4): Batch
 }
 
 function update(store: SpeedStore, key: string | null, metrics: bigint[], version: bigint): void {
-  store.apply({ kind: 'update', key, window: '', windowStart: -Infinity, windowEnd: Infinity, metrics, version }, 0, version);
+  store.apply({ kind: 'update', key, window: '', windowStart: -Infinity, windowEnd: Infinity, metrics, version }, 0, Number(version));
 }
 
 async function cacheCounts(metrics: ReturnType<typeof createMetrics>): Promise<{ hit: number; miss: number }> {

@@ -19,11 +19,11 @@ describe('Applier', () => {
     const metrics = createMetrics(false);
     const store = new SpeedStore('totals');
     const a = new Applier({ decoder: new Decoder(TWEET_VIEW, 4096), store, metrics, watermark: () => Date.UTC(2026, 0, 2) });
-    assert.equal(a.apply(rec('{"location":"x","count(id)":1}', null, '200'), 0, 0n), 'applied');
-    assert.equal(a.apply(rec('{"location":"x","count(id)":1}', null, '100'), 0, 1n), 'stale');
-    assert.equal(a.apply(rec('{"location":"y","count(id)":1,"window":{"start":"2026-01-01T00:00:00Z","end":"2026-01-02T00:00:00Z"}}'), 0, 2n), 'covered');
-    assert.equal(a.apply(rec(null, 'x', '300'), 0, 3n), 'deleted');
-    const bad = a.apply(rec('{"count(id)":1}'), 0, 4n);
+    assert.equal(a.apply(rec('{"location":"x","count(id)":1}', null, '200'), 0, 0), 'applied');
+    assert.equal(a.apply(rec('{"location":"x","count(id)":1}', null, '100'), 0, 1), 'stale');
+    assert.equal(a.apply(rec('{"location":"y","count(id)":1,"window":{"start":"2026-01-01T00:00:00Z","end":"2026-01-02T00:00:00Z"}}'), 0, 2), 'covered');
+    assert.equal(a.apply(rec(null, 'x', '300'), 0, 3), 'deleted');
+    const bad = a.apply(rec('{"count(id)":1}'), 0, 4);
     assert.ok(typeof bad === 'object' && bad.reason === 'missing_key');
     assert.equal(await counter(metrics.updatesApplied), 0, 'nothing is published before publish()');
     a.publish();
