@@ -1,8 +1,9 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { LsError } from '../../src/errors.js';
-import { INT64_MAX } from '../../src/int64.js';
-import { Decoder, OPEN_WINDOW, type Key, type Tombstone, type Update } from '../../src/speed/decode.js';
+import { INT64_MAX, INT64_MIN } from '../../src/int64.js';
+import { Decoder, OPEN_WINDOW, type Key, type Metric, type Tombstone, type Update } from '../../src/speed/decode.js';
 import { SpeedStore } from '../../src/speed/store.js';
 import { TWEET_VIEW } from '../../src/view.js';
 
@@ -326,5 +327,48 @@ describe('SpeedStore entries updated in place', () => {
     assert.deepEqual(metricsOf(s, 'k'), [1n, INT64_MAX - 1n, 3n]);
     assert.equal(s.windows('k')?.get(OPEN_WINDOW)?.offset, 1);
     assert.deepEqual(cut.entries[0]?.metrics, [1n, INT64_MAX - 1n, 3n]);
+  });
+});
+
+describe('SpeedStore metrics as numbers and BigInts', () => {
+  // A metric is held as a JS number while it is a safe integer and as a BigInt beyond 2^53; the
+  // values read back must be the exact int64 arithmetic either way, whichever form they came in.
+  const SAFE = 2n ** 53n - 1n;
+  const value = fc.oneof(
+    fc.bigInt({ min: -1000n, max: 1000n }),
+    fc.constantFrom(SAFE, SAFE - 1n, SAFE + 1n, SAFE + 2n, -SAFE, -SAFE - 1n, -SAFE - 2n, 2n ** 62n, -(2n ** 62n), INT64_MAX, INT64_MIN, INT64_MAX - 5n),
+    fc.bigInt({ min: INT64_MIN, max: INT64_MAX }),
+  );
+  /** As a decoder hands it over: a number when safe (the scanner's form) or a BigInt. */
+  const asGiven = (v: bigint, asNumber: boolean): Metric => (asNumber && v >= -SAFE && v <= SAFE ? Number(v) : v);
+  const ops = fc.array(fc.record({ m: fc.array(value, { minLength: 2, maxLength: 2 }), asNumber: fc.boolean() }), { minLength: 1, maxLength: 30 });
+
+  test('deltas: every sum is exact across 2^53 in both directions; an int64 overflow changes nothing', () => {
+    fc.assert(fc.property(ops, (list) => {
+      const s = new SpeedStore('deltas');
+      let model: bigint[] | undefined;
+      list.forEach(({ m, asNumber }, i) => {
+        const u = upd('k', m.map((v) => asGiven(v, asNumber)) as bigint[], BigInt(i));
+        const sums = model?.map((v, j) => v + (m[j] as bigint)) ?? m.slice();
+        if (sums.some((v) => v > INT64_MAX || v < INT64_MIN)) {
+          assert.throws(() => s.apply(u, 0, i), (err: unknown) => err instanceof LsError && err.code === 'LS_INT64_OVERFLOW');
+        } else {
+          assert.equal(s.apply(u, 0, i), 'applied');
+          model = sums;
+        }
+        assert.deepEqual(metricsOf(s, 'k'), model);
+      });
+      assert.deepEqual(s.cut().entries[0]?.metrics, model);
+    }));
+  });
+
+  test('totals: the newest total is held exactly, whichever form it came in and whatever form the last one had', () => {
+    fc.assert(fc.property(ops, (list) => {
+      const s = new SpeedStore('totals');
+      list.forEach(({ m, asNumber }, i) => {
+        assert.equal(s.apply(upd('k', m.map((v) => asGiven(v, asNumber)) as bigint[], BigInt(i)), 0, i), 'applied');
+        assert.deepEqual(metricsOf(s, 'k'), m);
+      });
+    }));
   });
 });
