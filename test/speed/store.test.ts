@@ -343,6 +343,15 @@ describe('SpeedStore metrics as numbers and BigInts', () => {
   const asGiven = (v: bigint, asNumber: boolean): Metric => (asNumber && v >= -SAFE && v <= SAFE ? Number(v) : v);
   const ops = fc.array(fc.record({ m: fc.array(value, { minLength: 2, maxLength: 2 }), asNumber: fc.boolean() }), { minLength: 1, maxLength: 30 });
 
+  test('deltas: sums of numbers that leave the safe range are exact', () => {
+    const s = new SpeedStore('deltas');
+    s.apply(upd('k', [Number(SAFE), -Number(SAFE)] as unknown as bigint[], 1n), 0, 1);
+    s.apply(upd('k', [3, -3] as unknown as bigint[], 2n), 0, 2);
+    assert.deepEqual(metricsOf(s, 'k'), [SAFE + 3n, -SAFE - 3n]);
+    s.apply(upd('k', [-4, 5] as unknown as bigint[], 3n), 0, 3);
+    assert.deepEqual(metricsOf(s, 'k'), [SAFE - 1n, -SAFE + 2n]);
+  });
+
   test('deltas: every sum is exact across 2^53 in both directions; an int64 overflow changes nothing', () => {
     fc.assert(fc.property(ops, (list) => {
       const s = new SpeedStore('deltas');
@@ -359,7 +368,7 @@ describe('SpeedStore metrics as numbers and BigInts', () => {
         assert.deepEqual(metricsOf(s, 'k'), model);
       });
       assert.deepEqual(s.cut().entries[0]?.metrics, model);
-    }));
+    }), { numRuns: 500 });
   });
 
   test('totals: the newest total is held exactly, whichever form it came in and whatever form the last one had', () => {
