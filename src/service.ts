@@ -163,9 +163,9 @@ export class Service {
     let n = 0;
     let sample: { key: Key; window: string } | undefined;
     if (watermark !== undefined) {
-      for (const w of this.store.entries()) {
+      this.store.forEachEntry((w) => {
         if (windowFate(w, watermark) === 'straddling') { n++; sample ??= { key: w.key, window: w.window }; }
-      }
+      });
     }
     return { n, sample };
   }

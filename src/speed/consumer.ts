@@ -43,7 +43,8 @@ const YIELD_EVERY_MS = 5;
 const CLOCK_EVERY = 32;
 
 /** A Kafka offset (decimal text) as a number, which is exact: a partition would need 2^53
- * records (decades at ten million a second) to get beyond it. Refused loudly if one ever does. */
+ * records (decades at ten million a second) to get beyond it. If one ever does, the batch fails
+ * with this error in the consumer's crash log (kafkajs retries it) rather than losing order. */
 function offsetOf(text: string): number {
   const n = Number(text);
   if (!Number.isSafeInteger(n)) throw new LsError('LS_KAFKA', `offset ${text} is beyond 2^53, which this service does not handle`, { retryable: false });

@@ -14,6 +14,7 @@ export class Interner {
   private strings: string[] = [];
 
   constructor(private readonly max = 1 << 19, private readonly initial = 1 << 12) {
+    if (!Number.isInteger(Math.log2(initial))) throw new RangeError(`initial size ${initial} is not a power of two`);
     this.slots = new Int32Array(initial * 4);
     this.mask = initial * 2 - 1;
   }
@@ -24,7 +25,8 @@ export class Interner {
 
   /** The string of b[start, end) as UTF-8. */
   get(b: Buffer, start: number, end: number): string {
-    let h = 0x811c9dc5;
+    // | 0: the offset basis as an int32, as the table stores it (an empty key hashes to it as is)
+    let h = 0x811c9dc5 | 0;
     let high = 0;
     for (let i = start; i < end; i++) {
       const c = b[i] as number;

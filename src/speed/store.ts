@@ -103,11 +103,6 @@ function windowOf(w: Windows, window: string): Entry | undefined {
   return w.get(window);
 }
 
-function* entriesOf(w: Windows): Generator<Entry> {
-  if (w instanceof Entry) yield w;
-  else yield* w.values();
-}
-
 function sizeOf(w: Windows): number {
   return w instanceof Entry ? 1 : w.size;
 }
@@ -136,11 +131,11 @@ export class SpeedStore {
     return this.entryCount;
   }
 
-  /** The windows of a key by id (a new Map on each call: for tests and tools, not per request). */
+  /** The windows of a key by id, in a new Map (for tests and tools, not per request). */
   windows(key: Key): ReadonlyMap<string, WindowEntry> | undefined {
     const w = this.keys.get(key);
     if (w === undefined) return undefined;
-    return w instanceof Entry ? new Map([[w.window, w]]) : w;
+    return w instanceof Entry ? new Map([[w.window, w]]) : new Map(w);
   }
 
   /** The entries of a key, for a read. */
@@ -157,9 +152,12 @@ export class SpeedStore {
     return this.keys.keys();
   }
 
-  /** Every entry, those of one key adjacent. */
-  *entries(): Generator<WindowEntry> {
-    for (const w of this.keys.values()) yield* entriesOf(w);
+  /** Calls f with every entry, those of one key one after another. */
+  forEachEntry(f: (e: WindowEntry) => void): void {
+    for (const w of this.keys.values()) {
+      if (w instanceof Entry) f(w);
+      else for (const e of w.values()) f(e);
+    }
   }
 
   apply(u: Update, partition: number, offset: number): ApplyResult {
@@ -304,10 +302,11 @@ function addInPlace(e: Entry, d: readonly Metric[]): void {
     let safe = true;
     for (let i = 0; i < nums.length && safe; i++) {
       const v = d[i] as Metric;
-      safe = typeof v === 'number' && Number.isSafeInteger((nums[i] as number) + v);
+      // a BigInt delta (the general decoding path gives those) counts as a number when safe
+      safe = isSafe(v) && Number.isSafeInteger((nums[i] as number) + Number(v));
     }
     if (safe) {
-      for (let i = 0; i < nums.length; i++) nums[i] = (nums[i] as number) + (d[i] as number);
+      for (let i = 0; i < nums.length; i++) nums[i] = (nums[i] as number) + Number(d[i]);
       return;
     }
     // a sum beyond 2^53 (or a BigInt delta): the entry's metrics become BigInts
@@ -323,5 +322,7 @@ function addInPlace(e: Entry, d: readonly Metric[]): void {
     // addInt64 builds the same LS_INT64_OVERFLOW error; its description is made only then
     sums[i] = s > INT64_MAX || s < INT64_MIN ? addInt64(a, b, `speed ${String(e.key)}`) : s;
   }
+  // back to numbers once every sum is a safe integer again
+  if (sums.every(isSafe)) { e.nums = sums.map(Number); e.big = undefined; return; }
   for (let i = 0; i < m.length; i++) m[i] = sums[i] as bigint;
 }

@@ -10,7 +10,9 @@ describe('Interner', () => {
       fc.integer({ min: 1, max: 64 }),
       (keys, max) => {
         const interner = new Interner(max, 2);
+        let sizeAfterFirst = 0;
         for (let round = 0; round < 2; round++) {
+          if (round === 1) sizeAfterFirst = interner.size;
           for (const k of keys) {
             // the key sits inside a larger buffer, as a record key sits inside its record
             const b = Buffer.concat([Buffer.from('{"k":"'), k, Buffer.from('"}')]);
@@ -18,6 +20,9 @@ describe('Interner', () => {
           }
         }
         assert.ok(interner.size <= max);
+        const distinctAscii = new Set(keys.filter((k) => k.every((c) => c < 0x80)).map((k) => Buffer.from(k).toString('latin1'))).size;
+        // with no restart, the second pass finds every key and adds nothing
+        if (distinctAscii <= max) assert.equal(interner.size, sizeAfterFirst);
       },
     ));
   });
@@ -33,6 +38,17 @@ describe('Interner', () => {
       assert.ok(Object.is(again, first[i]));
     });
     assert.equal(interner.size, 500, 'nothing added on the second pass');
+  });
+
+  test('interner holds the empty key once', () => {
+    const interner = new Interner();
+    const b = Buffer.from('{"location":""}');
+    for (let i = 0; i < 1000; i++) assert.equal(interner.get(b, 13, 13), '');
+    assert.equal(interner.size, 1);
+  });
+
+  test('interner refuses an initial size that is not a power of two', () => {
+    assert.throws(() => new Interner(16, 3), RangeError);
   });
 
   test('interner decodes a non-ASCII key every time and keeps it out of the table', () => {
