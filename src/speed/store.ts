@@ -12,8 +12,10 @@
 // record makes dies young instead of being promoted with the entry it would be stored in. A
 // metric beyond 2^53 turns its entry's metrics to BigInts (exact int64 either way). A key with
 // one window (the usual case) holds its entry directly; a Map of windows only from the second.
-// Readers use windows()/entries() synchronously; whoever keeps entries across an await takes
-// cut(), which copies them.
+// Readers use windows()/windowsOf() synchronously; whoever keeps entries across an await takes
+// cut(). A cut hands out the entries themselves (a flush's cut of 100k entries would otherwise
+// copy them all while nothing else runs) and the store copies an entry on its first update after
+// the cut (copy on write: an entry older than the last cut's epoch is shared with that cut).
 import { addInt64, INT64_MAX, INT64_MIN } from '../int64.js';
 import type { Key, Metric, Tombstone, Update } from './decode.js';
 
@@ -56,12 +58,17 @@ class Entry implements WindowEntry {
     public offset: number,
   ) {}
 
+  /** The store's epoch when this entry was made; older than the store's: a cut holds it. */
+  epoch = 0;
+
   get metrics(): bigint[] {
     return this.big !== undefined ? this.big.slice() : this.nums.map(toBig);
   }
 
-  copy(): Entry {
-    return new Entry(this.key, this.window, this.start, this.end, this.nums.slice(), this.big?.slice(), this.version, this.partition, this.offset);
+  copy(epoch: number): Entry {
+    const e = new Entry(this.key, this.window, this.start, this.end, this.nums.slice(), this.big?.slice(), this.version, this.partition, this.offset);
+    e.epoch = epoch;
+    return e;
   }
 }
 
@@ -114,6 +121,8 @@ export class SpeedStore {
   private readonly tombstones = new Map<Key, TombstoneEntry>();
   private readonly listeners: Array<(key: Key) => void> = [];
   private entryCount = 0;
+  /** Bumped by every cut(): entries made before it are shared with that cut. */
+  private epoch = 0;
   /** Bumped on every change; readers use it to know when derived views are out of date. */
   generation = 0;
 
@@ -166,11 +175,12 @@ export class SpeedStore {
       if (masked !== undefined && u.version <= masked.version) return 'stale';
     }
     const wins = this.keys.get(u.key);
-    const cur = wins === undefined ? undefined : windowOf(wins, u.window);
+    let cur = wins === undefined ? undefined : windowOf(wins, u.window);
     if (cur === undefined) {
       // the update's metrics are copied: the caller may reuse its array
       this.add(wins, entryOf(u.key, u.window, u.windowStart, u.windowEnd, u.metrics, u.version, partition, offset));
     } else if (this.mode === 'deltas') {
+      if (cur.epoch !== this.epoch) cur = this.unshare(wins as Windows, cur);
       addInPlace(cur, u.metrics);
       if (u.version > cur.version) cur.version = u.version;
       cur.partition = partition;
@@ -178,6 +188,7 @@ export class SpeedStore {
     } else {
       // Newer version wins; on a tie the later offset. A redelivered record is a tie that loses.
       if (u.version < cur.version || (u.version === cur.version && offset <= cur.offset)) return 'stale';
+      if (cur.epoch !== this.epoch) cur = this.unshare(wins as Windows, cur);
       setMetrics(cur, u.metrics);
       cur.version = u.version;
       cur.partition = partition;
@@ -187,8 +198,17 @@ export class SpeedStore {
     return 'applied';
   }
 
+  /** Puts a copy of cur, which a cut holds, in its place, for an update to change. */
+  private unshare(wins: Windows, cur: Entry): Entry {
+    const e = cur.copy(this.epoch);
+    if (wins instanceof Entry) this.keys.set(e.key, e);
+    else wins.set(e.window, e);
+    return e;
+  }
+
   /** Adds a new window entry to its key (wins: what the key holds now, if anything). */
   private add(wins: Windows | undefined, e: Entry): void {
+    e.epoch = this.epoch;
     if (wins === undefined) this.keys.set(e.key, e);
     else if (wins instanceof Entry) this.keys.set(e.key, new Map([[wins.window, wins], [e.window, e]]));
     else wins.set(e.window, e);
@@ -199,10 +219,11 @@ export class SpeedStore {
    * partition yet). */
   restore(e: WindowEntry): void {
     const wins = this.keys.get(e.key);
-    const cur = wins === undefined ? undefined : windowOf(wins, e.window);
+    let cur = wins === undefined ? undefined : windowOf(wins, e.window);
     if (cur === undefined) {
       this.add(wins, entryOf(e.key, e.window, e.start, e.end, e.metrics, e.version, e.partition, e.offset));
     } else {
+      if (cur.epoch !== this.epoch) cur = this.unshare(wins as Windows, cur);
       setMetrics(cur, e.metrics);
       cur.version = e.version;
       cur.partition = e.partition;
@@ -216,15 +237,16 @@ export class SpeedStore {
     if (prev === undefined || t.version > prev.version) this.tombstones.set(t.key, t);
   }
 
-  /** Every entry and tombstone, for a checkpoint. Synchronous: one consistent cut, made of copies
-   * that later updates leave alone. The entries of one key are adjacent (the flush sums them in
-   * one pass). */
+  /** Every entry and tombstone, for a checkpoint. Synchronous: one consistent cut, which later
+   * updates leave alone (they change copies: see epoch). The entries of one key are adjacent (the
+   * flush sums them in one pass). */
   cut(): { entries: WindowEntry[]; tombstones: TombstoneEntry[] } {
     const entries: WindowEntry[] = [];
     for (const wins of this.keys.values()) {
-      if (wins instanceof Entry) entries.push(wins.copy());
-      else for (const e of wins.values()) entries.push(e.copy());
+      if (wins instanceof Entry) entries.push(wins);
+      else for (const e of wins.values()) entries.push(e);
     }
+    this.epoch++;
     return { entries, tombstones: [...this.tombstones.values()] };
   }
 

@@ -381,3 +381,38 @@ describe('SpeedStore metrics as numbers and BigInts', () => {
     }));
   });
 });
+
+describe('SpeedStore cuts (copy on write)', () => {
+  const show = (entries: readonly { key: Key; window: string; metrics: readonly bigint[]; version: bigint; partition: number; offset: number }[]) =>
+    entries.map((e) => `${e.key}|${e.window}|${e.metrics.join(',')}|${e.version}|${e.partition}|${e.offset}`);
+  const op = fc.oneof(
+    fc.record({ kind: fc.constant('update' as const), key: fc.constantFrom('a', 'b', 'c'), w: fc.integer({ min: 0, max: 2 }), m: fc.integer({ min: -5, max: 5 }), version: fc.integer({ min: 0, max: 9 }) }),
+    fc.record({ kind: fc.constant('restore' as const), key: fc.constantFrom('a', 'b'), w: fc.integer({ min: 0, max: 2 }), m: fc.integer({ min: -5, max: 5 }) }),
+    fc.record({ kind: fc.constant('tombstone' as const), key: fc.constantFrom('a', 'b', 'c'), version: fc.integer({ min: 0, max: 9 }) }),
+    fc.record({ kind: fc.constant('evict' as const), at: fc.integer({ min: 0, max: 3 }) }),
+    fc.constant({ kind: 'cut' as const }),
+  );
+
+  test('every cut keeps what the store held when it was taken, through later updates, restores, removals and cuts', () => {
+    for (const mode of ['totals', 'deltas'] as const) {
+      fc.assert(fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+        const s = new SpeedStore(mode);
+        const cuts: Array<{ cut: ReturnType<SpeedStore['cut']>; then: string[] }> = [];
+        ops.forEach((o, i) => {
+          const win = (w: number) => (w === 0 ? undefined : { start: w * DAY, end: (w + 1) * DAY });
+          if (o.kind === 'update') s.apply(upd(o.key, [BigInt(o.m)], BigInt(o.version), win(o.w)), 0, i);
+          else if (o.kind === 'restore') {
+            const w = win(o.w);
+            s.restore({ key: o.key, window: w === undefined ? OPEN_WINDOW : `${w.start}/${w.end}`, start: w?.start ?? -Infinity, end: w?.end ?? Infinity, metrics: [BigInt(o.m)], version: 1n, partition: 1, offset: i });
+          } else if (o.kind === 'tombstone') s.tombstone(tomb(o.key, BigInt(o.version)));
+          else if (o.kind === 'evict') s.evictBefore(o.at * DAY);
+          else { const cut = s.cut(); cuts.push({ cut, then: show(cut.entries) }); }
+        });
+        for (const c of cuts) assert.deepEqual(show(c.cut.entries), c.then);
+        // and the store itself is what a fresh cut shows
+        const now = s.cut();
+        assert.equal(now.entries.length, s.windowCount);
+      }));
+    }
+  });
+});
