@@ -63,17 +63,18 @@ export interface MergedRow {
 /** Appends the speed part of every key of entries [from, to) to `out` (keys with none are left
  * out). The entries of one key must be adjacent (as SpeedStore.cut() gives them); a key cut by
  * `from` continues the last pair of `out`. Slices let a caller spread the work over turns. */
-export function addSpeedParts(
+export function addSpeedParts<E extends SpeedWindow & { readonly key: Key }>(
   out: Array<[Key, bigint[]]>,
-  entries: readonly (SpeedWindow & { readonly key: Key })[],
+  entries: readonly E[],
   metricCount: number,
   watermark: number | undefined,
   from = 0,
   to = entries.length,
+  firsts?: E[],
 ): void {
   let last = out[out.length - 1];
   for (let i = from; i < to; i++) {
-    const w = entries[i] as SpeedWindow & { readonly key: Key };
+    const w = entries[i] as E;
     if (windowFate(w, watermark) !== 'added') continue;
     if (last !== undefined && last[0] === w.key) {
       const sum = last[1];
@@ -82,12 +83,15 @@ export function addSpeedParts(
     } else {
       last = [w.key, w.metrics.slice(0, metricCount)];
       out.push(last);
+      firsts?.push(w);
     }
   }
 }
 
 /** What the merge needs of a batch snapshot. */
 export interface BatchRows {
+  /** Identifies the snapshot in this process (RowMemo), if it can be remembered. */
+  readonly id?: number;
   readonly size: number;
   keyAt(i: number): Key;
   row(i: number): bigint[];
@@ -106,6 +110,16 @@ export interface MergePlan<B extends BatchRows = BatchRows> {
   readonly rows: number;
 }
 
+/** Where a key's row is in a batch snapshot, kept by the caller between plans (the speed store
+ * keeps one on each key's entry), so that a key seen in the last flush is not looked up in the
+ * batch again while the snapshot is the same one. */
+export interface RowMemo {
+  /** The snapshot's id; rows of other snapshots are not used. */
+  memoBatch: number;
+  /** The row, -1 if the snapshot lacks the key. */
+  memoRow: number;
+}
+
 /** Builds a MergePlan one speed key at a time (the flush does it in slices). */
 export class MergePlanner<B extends BatchRows> {
   private readonly patches: Array<[number, readonly bigint[]]> = [];
@@ -113,8 +127,15 @@ export class MergePlanner<B extends BatchRows> {
 
   constructor(private readonly batch: B) {}
 
-  add(key: Key, speed: readonly bigint[]): void {
-    const i = this.batch.indexOf(key);
+  add(key: Key, speed: readonly bigint[], memo?: RowMemo): void {
+    const id = this.batch.id;
+    let i: number | undefined;
+    if (memo !== undefined && id !== undefined && memo.memoBatch === id) {
+      i = memo.memoRow < 0 ? undefined : memo.memoRow;
+    } else {
+      i = this.batch.indexOf(key);
+      if (memo !== undefined && id !== undefined) { memo.memoBatch = id; memo.memoRow = i ?? -1; }
+    }
     if (i === undefined) this.speedOnly.push([key, speed]);
     else this.patches.push([i, speed]);
   }

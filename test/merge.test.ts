@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { LsError } from '../src/errors.js';
 import { INT64_MAX, INT64_MIN } from '../src/int64.js';
 import { BatchSnapshot } from '../src/batch/snapshot.js';
-import { addSpeedParts, mergeAll, mergeRow, planMerge, speedPart, windowFate, type MergeStats, type SpeedWindow } from '../src/merge.js';
+import { addSpeedParts, mergeAll, mergeRow, MergePlanner, planMerge, speedPart, windowFate, type MergeStats, type RowMemo, type SpeedWindow } from '../src/merge.js';
 import { OPEN_WINDOW, type Key, type Tombstone, type Update } from '../src/speed/decode.js';
 import { SpeedStore, type Mode } from '../src/speed/store.js';
 
@@ -121,6 +121,47 @@ describe('mergeAll', () => {
     b.add('a', [INT64_MAX]);
     const plan = planMerge(b.build(undefined), new Map([['a', [1n]]]));
     assert.throws(() => [...mergeAll(plan)], (err: Error) => isOverflow(err) && /merge of key a/.test(err.message));
+  });
+});
+
+describe('MergePlanner row memos', () => {
+  /** The batch, counting its key lookups. */
+  function counted(batch: BatchSnapshot): { batch: BatchSnapshot; lookups: () => number } {
+    let n = 0;
+    const wrapped = Object.create(batch) as BatchSnapshot;
+    wrapped.indexOf = (key: Key) => { n++; return batch.indexOf(key); };
+    return { batch: wrapped, lookups: () => n };
+  }
+  const build = (keys: Key[]) => {
+    const b = BatchSnapshot.builder(1);
+    keys.forEach((k, i) => b.add(k, [BigInt(i)]));
+    return b.build(undefined);
+  };
+
+  test('a key planned against a snapshot before is not looked up again in it, and the plan is the same', () => {
+    const speed: Array<[Key, bigint[]]> = [['b', [1n]], ['zz', [2n]], [null, [3n]], ['d', [4n]]];
+    const memos: RowMemo[] = speed.map(() => ({ memoBatch: -1, memoRow: -1 }));
+    const { batch, lookups } = counted(build(['a', 'b', null, 'c', 'd']));
+    const plan = (ms?: RowMemo[]) => {
+      const p = new MergePlanner(batch);
+      speed.forEach(([k, s], i) => p.add(k, s, ms?.[i]));
+      return [...mergeAll(p.plan())].map((r) => `${r.key}=${r.metrics.join(',')}`);
+    };
+    const expected = plan();
+    assert.equal(lookups(), 4);
+    assert.deepEqual(plan(memos), expected);
+    assert.equal(lookups(), 8, 'the first plan with memos looks every key up');
+    assert.deepEqual(plan(memos), expected);
+    assert.equal(lookups(), 8, 'the second finds every row (and every absent key) in the memos');
+    assert.deepEqual(memos.map((m) => m.memoRow), [1, -1, 2, 4]);
+
+    // another snapshot (other rows, other id): the memos are not used, and are renewed
+    const other = counted(build(['d', 'zz', 'b']));
+    const p = new MergePlanner(other.batch);
+    speed.forEach(([k, s], i) => p.add(k, s, memos[i]));
+    assert.deepEqual([...mergeAll(p.plan())].map((r) => `${r.key}=${r.metrics.join(',')}`), ['d=4', 'zz=3', 'b=3', 'null=3']);
+    assert.equal(other.lookups(), 4);
+    assert.deepEqual(memos.map((m) => m.memoRow), [2, 1, -1, 0]);
   });
 });
 

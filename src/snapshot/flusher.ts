@@ -11,10 +11,10 @@ import { settleAll, turn } from '../async.js';
 import { errorMessage, LsError } from '../errors.js';
 import type { BatchSnapshot } from '../batch/snapshot.js';
 import type { Logger } from '../log.js';
-import { addSpeedParts, MergePlanner, type MergePlan } from '../merge.js';
+import { addSpeedParts, MergePlanner, type MergePlan, type RowMemo } from '../merge.js';
 import type { Metrics } from '../metrics.js';
 import type { Key } from '../speed/decode.js';
-import type { SpeedStore } from '../speed/store.js';
+import type { SpeedStore, WindowEntry } from '../speed/store.js';
 import type { CrashPoint, Warehouse } from '../warehouse/warehouse.js';
 import { mergedRows, speedStateRows, type SpeedState } from './rows.js';
 
@@ -155,7 +155,7 @@ export class Flusher {
       const ready = handled((plan ?? speed).then(() => { planned = performance.now(); }));
       const [rows] = await settleAll<[number, void]>([
         plan === undefined
-          ? wh.retry('flush: pushdown merge', async () => wh.writePushdown(await speed))
+          ? wh.retry('flush: pushdown merge', async () => wh.writePushdown((await speed).parts))
           : wh.retry('flush: bulk write', () => wh.writeStaging(handled(plan.then((p) => (parts: number) => mergedRows(p, metricCount, crash, parts))))),
         wh.retry('flush: speed state', () => wh.writeSpeedStaging(handled(ready.then(() => speedStateRows(cut.state, metricCount))))),
       ]);
@@ -185,7 +185,7 @@ export class Flusher {
 
 interface Cut {
   readonly batch: BatchSnapshot;
-  readonly state: SpeedState;
+  readonly state: SpeedState & { readonly entries: ReadonlyArray<WindowEntry & RowMemo> };
   readonly positions: Record<string, string>;
 }
 
@@ -200,24 +200,34 @@ function handled<T>(p: Promise<T>): Promise<T> {
 }
 
 
-/** The speed part of every key of the cut (windows the batch does not cover, summed). */
-async function speedParts(cut: Cut, metricCount: number): Promise<Array<[Key, bigint[]]>> {
-  const speed: Array<[Key, bigint[]]> = [];
+interface SpeedParts {
+  /** Each key's speed part (windows the batch does not cover, summed). */
+  readonly parts: Array<[Key, bigint[]]>;
+  /** The first entry of each key, which remembers where the key is in the batch (RowMemo). */
+  readonly memos: RowMemo[];
+}
+
+/** The speed part of every key of the cut. */
+async function speedParts(cut: Cut, metricCount: number): Promise<SpeedParts> {
+  const parts: Array<[Key, bigint[]]> = [];
+  const memos: Array<WindowEntry & RowMemo> = [];
   const { entries } = cut.state;
   for (let from = 0; from < entries.length; from += SLICE) {
     if (from > 0) await turn();
-    addSpeedParts(speed, entries, metricCount, cut.batch.watermark, from, Math.min(entries.length, from + SLICE));
+    addSpeedParts(parts, entries, metricCount, cut.batch.watermark, from, Math.min(entries.length, from + SLICE), memos);
   }
-  return speed;
+  return { parts, memos };
 }
 
-/** The merge plan: where each speed key goes among the batch rows. */
-async function planInSlices(batch: BatchSnapshot, speed: ReadonlyArray<readonly [Key, readonly bigint[]]>): Promise<MergePlan<BatchSnapshot>> {
+/** The merge plan: where each speed key goes among the batch rows (looked up in the batch only
+ * for keys whose entry does not remember it from a flush with this snapshot). */
+async function planInSlices(batch: BatchSnapshot, speed: SpeedParts): Promise<MergePlan<BatchSnapshot>> {
   const planner = new MergePlanner(batch);
-  let n = 0;
-  for (const [key, s] of speed) {
-    planner.add(key, s);
-    if (++n % SLICE === 0) await turn();
+  const { parts, memos } = speed;
+  for (let n = 0; n < parts.length; n++) {
+    const [key, s] = parts[n] as [Key, bigint[]];
+    planner.add(key, s, memos[n]);
+    if ((n + 1) % SLICE === 0) await turn();
   }
   return planner.plan();
 }

@@ -17,6 +17,7 @@
 // copy them all while nothing else runs) and the store copies an entry on its first update after
 // the cut (copy on write: an entry older than the last cut's epoch is shared with that cut).
 import { addInt64, INT64_MAX, INT64_MIN } from '../int64.js';
+import type { RowMemo } from '../merge.js';
 import type { Key, Metric, Tombstone, Update } from './decode.js';
 
 /** Read-only outside the store, which updates it in place: do not keep one across an await
@@ -44,8 +45,12 @@ export interface TombstoneEntry {
 export type ApplyResult = 'applied' | 'stale';
 
 /** The store's own, mutable form of a WindowEntry: metrics in `nums` (safe integers) unless
- * `big` holds them. */
-class Entry implements WindowEntry {
+ * `big` holds them. Its RowMemo is the flush's: where the key was in the last batch snapshot a
+ * flush merged it with (kept through copies; not part of the entry's value). */
+class Entry implements WindowEntry, RowMemo {
+  memoBatch = -1;
+  memoRow = -1;
+
   constructor(
     readonly key: Key,
     readonly window: string,
@@ -68,6 +73,8 @@ class Entry implements WindowEntry {
   copy(epoch: number): Entry {
     const e = new Entry(this.key, this.window, this.start, this.end, this.nums.slice(), this.big?.slice(), this.version, this.partition, this.offset);
     e.epoch = epoch;
+    e.memoBatch = this.memoBatch;
+    e.memoRow = this.memoRow;
     return e;
   }
 }
@@ -240,8 +247,8 @@ export class SpeedStore {
   /** Every entry and tombstone, for a checkpoint. Synchronous: one consistent cut, which later
    * updates leave alone (they change copies: see epoch). The entries of one key are adjacent (the
    * flush sums them in one pass). */
-  cut(): { entries: WindowEntry[]; tombstones: TombstoneEntry[] } {
-    const entries: WindowEntry[] = [];
+  cut(): { entries: Array<WindowEntry & RowMemo>; tombstones: TombstoneEntry[] } {
+    const entries: Array<WindowEntry & RowMemo> = [];
     for (const wins of this.keys.values()) {
       if (wins instanceof Entry) entries.push(wins);
       else for (const e of wins.values()) entries.push(e);
