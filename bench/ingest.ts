@@ -97,12 +97,14 @@ export async function ingest(o: Options, scope: Scope): Promise<GroupResult> {
   await produceAll(topic, n, (j) => speedMessage(j % o.speedKeys, o.batchKeys, o.speedKeys, j));
 
   const bare = await bareConsumer(scope, topic, n);
-  const ceiling = await consumerCeiling(scope, topic, n);
 
   // The service reads the same topic under its own group; its positions are polled every 2 ms
   // from before start() (consumption starts after the batch load, inside start()).
   const svc = createService(scope, schema, topic);
   const { rate, records, seconds, cpuUs } = await pollRate(() => svc.consumed(), n, () => svc.service.start());
+  // after the service, so that its stand-in decoder cannot change how V8 compiled the service's
+  // consumer loop before the service was measured
+  const ceiling = await consumerCeiling(scope, topic, n);
   const applied = await counterValue(svc.service.metrics.updatesApplied);
   const stale = await counterValue(svc.service.metrics.updatesStale);
   const size = `${fmtCount(n)} records over ${fmtCount(o.speedKeys)} keys, 2 partitions, batch ${fmtCount(o.batchKeys)} keys loaded`;
