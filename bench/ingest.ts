@@ -102,11 +102,12 @@ export async function ingest(o: Options, scope: Scope): Promise<GroupResult> {
   // from before start() (consumption starts after the batch load, inside start()).
   const svc = createService(scope, schema, topic);
   const { rate, records, seconds, cpuUs } = await pollRate(() => svc.consumed(), n, () => svc.service.start());
-  // after the service, so that its stand-in decoder cannot change how V8 compiled the service's
-  // consumer loop before the service was measured
-  const ceiling = await consumerCeiling(scope, topic, n);
   const applied = await counterValue(svc.service.metrics.updatesApplied);
   const stale = await counterValue(svc.service.metrics.updatesStale);
+  await svc.service.stop();
+  // after the service (stopped), so that its stand-in decoder cannot change how V8 compiled the
+  // service's consumer loop before the service was measured
+  const ceiling = await consumerCeiling(scope, topic, n);
   const size = `${fmtCount(n)} records over ${fmtCount(o.speedKeys)} keys, 2 partitions, batch ${fmtCount(o.batchKeys)} keys loaded`;
   return {
     figures: [figure('ingest: speed updates applied/s', rate, 'updates/s', bare.rate, 'ratio >= 0.8', {

@@ -72,6 +72,8 @@ export function addSpeedParts<E extends SpeedWindow & { readonly key: Key }>(
   to = entries.length,
   firsts?: E[],
 ): void {
+  // firsts[i] is the entry of out[i]: a caller that gives one gives it from the first slice on
+  if (firsts !== undefined && firsts.length !== out.length) throw new Error(`addSpeedParts: ${firsts.length} firsts for ${out.length} parts`);
   let last = out[out.length - 1];
   for (let i = from; i < to; i++) {
     const w = entries[i] as E;

@@ -163,6 +163,33 @@ describe('MergePlanner row memos', () => {
     assert.equal(other.lookups(), 4);
     assert.deepEqual(memos.map((m) => m.memoRow), [2, 1, -1, 0]);
   });
+
+  test('a key updated while a flush plans keeps what that flush learnt of its row', () => {
+    const { batch, lookups } = counted(build(['hot', 'cold']));
+    const s = new SpeedStore('totals');
+    const u = (key: string, version: bigint): Update => ({ kind: 'update', key, window: OPEN_WINDOW, windowStart: -Infinity, windowEnd: Infinity, metrics: [1n], version });
+    s.apply(u('hot', 1n), 0, 0);
+    s.apply(u('cold', 1n), 0, 1);
+    const perFlush: number[] = [];
+    for (let r = 0; r < 4; r++) {
+      const before = lookups();
+      const cut = s.cut();
+      s.apply(u('hot', BigInt(r + 2)), 0, r + 2); // consumed during the flush: the store copies the entry
+      const parts: Array<[Key, bigint[]]> = [];
+      const firsts: Array<(typeof cut.entries)[number]> = [];
+      addSpeedParts(parts, cut.entries, 1, undefined, 0, cut.entries.length, firsts);
+      const p = new MergePlanner(batch);
+      parts.forEach(([k, sp], i) => p.add(k, sp, firsts[i]?.memo));
+      assert.equal(p.plan().patched.length, 2);
+      perFlush.push(lookups() - before);
+    }
+    assert.deepEqual(perFlush, [2, 0, 0, 0]);
+  });
+
+  test('addSpeedParts refuses firsts out of step with the parts', () => {
+    const e = { key: 'a', window: OPEN_WINDOW, start: -Infinity, end: Infinity, metrics: [1n] };
+    assert.throws(() => addSpeedParts([['x', [1n]]], [e], 1, undefined, 0, 1, []), /1 parts/);
+  });
 });
 
 // ---- Property: the merged view does not depend on the order updates arrive in. ----

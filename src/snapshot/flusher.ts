@@ -126,8 +126,9 @@ export class Flusher {
     if (this.timer) clearTimeout(this.timer);
   }
 
-  /** Captures one consistent cut, synchronously: nothing is applied while this runs. The store's
-   * cut() is a copy that later updates leave alone, and the batch snapshot is immutable. */
+  /** Captures one consistent cut, synchronously: nothing is applied while this runs. Later
+   * updates leave the store's cut() alone (they change copies of its entries), and the batch
+   * snapshot is immutable. */
   private capture(): Cut {
     return { batch: this.d.batch(), state: this.d.speed.cut(), positions: this.d.positions() };
   }
@@ -185,7 +186,7 @@ export class Flusher {
 
 interface Cut {
   readonly batch: BatchSnapshot;
-  readonly state: SpeedState & { readonly entries: ReadonlyArray<WindowEntry & RowMemo> };
+  readonly state: SpeedState & { readonly entries: ReadonlyArray<WindowEntry & { readonly memo: RowMemo }> };
   readonly positions: Record<string, string>;
 }
 
@@ -210,13 +211,13 @@ interface SpeedParts {
 /** The speed part of every key of the cut. */
 async function speedParts(cut: Cut, metricCount: number): Promise<SpeedParts> {
   const parts: Array<[Key, bigint[]]> = [];
-  const memos: Array<WindowEntry & RowMemo> = [];
+  const firsts: Array<WindowEntry & { readonly memo: RowMemo }> = [];
   const { entries } = cut.state;
   for (let from = 0; from < entries.length; from += SLICE) {
     if (from > 0) await turn();
-    addSpeedParts(parts, entries, metricCount, cut.batch.watermark, from, Math.min(entries.length, from + SLICE), memos);
+    addSpeedParts(parts, entries, metricCount, cut.batch.watermark, from, Math.min(entries.length, from + SLICE), firsts);
   }
-  return { parts, memos };
+  return { parts, memos: firsts.map((e) => e.memo) };
 }
 
 /** The merge plan: where each speed key goes among the batch rows (looked up in the batch only

@@ -16,12 +16,14 @@
 // cut(). A cut hands out the entries themselves (a flush's cut of 100k entries would otherwise
 // copy them all while nothing else runs) and the store copies an entry on its first update after
 // the cut (copy on write: an entry older than the last cut's epoch is shared with that cut).
+// Cuts are not released, so this copies each entry once after every cut, as the old copying
+// cut() did, but spread over ingest instead of all at once while nothing else runs.
 import { addInt64, INT64_MAX, INT64_MIN } from '../int64.js';
 import type { RowMemo } from '../merge.js';
 import type { Key, Metric, Tombstone, Update } from './decode.js';
 
 /** Read-only outside the store, which updates it in place: do not keep one across an await
- * (cut() gives copies that stay as they are). */
+ * (the entries of a cut() stay as they are: the store changes copies of them). */
 export interface WindowEntry {
   readonly key: Key;
   readonly window: string;
@@ -45,11 +47,11 @@ export interface TombstoneEntry {
 export type ApplyResult = 'applied' | 'stale';
 
 /** The store's own, mutable form of a WindowEntry: metrics in `nums` (safe integers) unless
- * `big` holds them. Its RowMemo is the flush's: where the key was in the last batch snapshot a
- * flush merged it with (kept through copies; not part of the entry's value). */
-class Entry implements WindowEntry, RowMemo {
-  memoBatch = -1;
-  memoRow = -1;
+ * `big` holds them. Its memo is the flush's: where the key was in the last batch snapshot a flush
+ * merged it with. Not part of the entry's value, and one object for an entry and its copies, so
+ * what a flush learns on the entry of its cut also holds for the copy an update made meanwhile. */
+class Entry implements WindowEntry {
+  memo: RowMemo = { memoBatch: -1, memoRow: -1 };
 
   constructor(
     readonly key: Key,
@@ -73,8 +75,7 @@ class Entry implements WindowEntry, RowMemo {
   copy(epoch: number): Entry {
     const e = new Entry(this.key, this.window, this.start, this.end, this.nums.slice(), this.big?.slice(), this.version, this.partition, this.offset);
     e.epoch = epoch;
-    e.memoBatch = this.memoBatch;
-    e.memoRow = this.memoRow;
+    e.memo = this.memo;
     return e;
   }
 }
@@ -247,8 +248,8 @@ export class SpeedStore {
   /** Every entry and tombstone, for a checkpoint. Synchronous: one consistent cut, which later
    * updates leave alone (they change copies: see epoch). The entries of one key are adjacent (the
    * flush sums them in one pass). */
-  cut(): { entries: Array<WindowEntry & RowMemo>; tombstones: TombstoneEntry[] } {
-    const entries: Array<WindowEntry & RowMemo> = [];
+  cut(): { entries: Array<WindowEntry & { readonly memo: RowMemo }>; tombstones: TombstoneEntry[] } {
+    const entries: Array<WindowEntry & { readonly memo: RowMemo }> = [];
     for (const wins of this.keys.values()) {
       if (wins instanceof Entry) entries.push(wins);
       else for (const e of wins.values()) entries.push(e);
