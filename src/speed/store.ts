@@ -188,7 +188,7 @@ export class SpeedStore {
       // the update's metrics are copied: the caller may reuse its array
       this.add(wins, entryOf(u.key, u.window, u.windowStart, u.windowEnd, u.metrics, u.version, partition, offset));
     } else if (this.mode === 'deltas') {
-      if (cur.epoch !== this.epoch) cur = this.unshare(wins as Windows, cur);
+      cur = this.writable(wins as Windows, cur);
       addInPlace(cur, u.metrics);
       if (u.version > cur.version) cur.version = u.version;
       cur.partition = partition;
@@ -196,7 +196,7 @@ export class SpeedStore {
     } else {
       // Newer version wins; on a tie the later offset. A redelivered record is a tie that loses.
       if (u.version < cur.version || (u.version === cur.version && offset <= cur.offset)) return 'stale';
-      if (cur.epoch !== this.epoch) cur = this.unshare(wins as Windows, cur);
+      cur = this.writable(wins as Windows, cur);
       setMetrics(cur, u.metrics);
       cur.version = u.version;
       cur.partition = partition;
@@ -206,8 +206,10 @@ export class SpeedStore {
     return 'applied';
   }
 
-  /** Puts a copy of cur, which a cut holds, in its place, for an update to change. */
-  private unshare(wins: Windows, cur: Entry): Entry {
+  /** cur, ready to be changed in place: if a cut holds it (made before the last cut), a copy put
+   * in its place. Every in-place change of an entry goes through here. */
+  private writable(wins: Windows, cur: Entry): Entry {
+    if (cur.epoch === this.epoch) return cur;
     const e = cur.copy(this.epoch);
     if (wins instanceof Entry) this.keys.set(e.key, e);
     else wins.set(e.window, e);
@@ -231,7 +233,7 @@ export class SpeedStore {
     if (cur === undefined) {
       this.add(wins, entryOf(e.key, e.window, e.start, e.end, e.metrics, e.version, e.partition, e.offset));
     } else {
-      if (cur.epoch !== this.epoch) cur = this.unshare(wins as Windows, cur);
+      cur = this.writable(wins as Windows, cur);
       setMetrics(cur, e.metrics);
       cur.version = e.version;
       cur.partition = e.partition;
