@@ -199,7 +199,10 @@ export interface Child {
 /** Runs the service as users do, a child process of src/main.ts, with the given environment
  * (on top of the test defaults). Killed at the end of the test if still running. */
 export function spawnService(t: Cleanup, db: Db, topic: string, groupId: string, env: Record<string, string> = {}): Child {
-  const port = 20_000 + Math.floor(Math.random() * 30_000);
+  // below Linux's ephemeral range (32768-60999): a port picked there can be held at that moment
+  // as the local end of an outgoing connection (to Kafka or PostgreSQL), and the service's
+  // listen then fails with EADDRINUSE (seen once in the crash test)
+  const port = 20_000 + Math.floor(Math.random() * 12_000);
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     env: {
       PATH: process.env.PATH,
