@@ -198,11 +198,16 @@ export interface Child {
 
 /** Runs the service as users do, a child process of src/main.ts, with the given environment
  * (on top of the test defaults). Killed at the end of the test if still running. */
+/** A port for a spawned service to listen on: random, and below Linux's ephemeral range
+ * (32768-60999). A port picked there can be held at that moment as the local end of an outgoing
+ * connection (to Kafka or PostgreSQL), and the service's listen then fails with EADDRINUSE (it
+ * failed the crash test's restart under both profiles in a CI rehearsal). */
+export function servicePort(): number {
+  return 20_000 + Math.floor(Math.random() * 12_000);
+}
+
 export function spawnService(t: Cleanup, db: Db, topic: string, groupId: string, env: Record<string, string> = {}): Child {
-  // below Linux's ephemeral range (32768-60999): a port picked there can be held at that moment
-  // as the local end of an outgoing connection (to Kafka or PostgreSQL), and the service's
-  // listen then fails with EADDRINUSE (seen once in the crash test)
-  const port = 20_000 + Math.floor(Math.random() * 12_000);
+  const port = servicePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     env: {
       PATH: process.env.PATH,

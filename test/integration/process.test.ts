@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
-import { BROKERS, createBatchTable, freshDb, freshTopic, producer, sparkJson, uid, waitFor } from '../helpers/harness.js';
+import { BROKERS, createBatchTable, freshDb, freshTopic, producer, servicePort, sparkJson, uid, waitFor } from '../helpers/harness.js';
 
 const PASSWORD = `pw-${uid()}`;
 const TOKEN = `token-${uid()}-${uid()}`;
@@ -12,7 +12,7 @@ test('SIGTERM stops the service gracefully with a final flush, and no secret app
   const db = await freshDb(t);
   const topic = await freshTopic(t, 1);
   await createBatchTable(db, [['Kyiv', 4, 0, 0, 0]]);
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  const port = servicePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     env: {
       PATH: process.env.PATH,
@@ -61,7 +61,7 @@ test('a second signal forces the process to exit at once', async (t) => {
   const db = await freshDb(t);
   const topic = await freshTopic(t, 1);
   await createBatchTable(db, [['a', 1, 0, 0, 0]]);
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  const port = servicePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     env: {
       PATH: process.env.PATH, KAFKA_BROKERS: BROKERS.join(','), WAREHOUSE_URL: 'postgres://postgres@127.0.0.1:5432/test',
