@@ -14,6 +14,22 @@ export function addInt64(a: bigint, b: bigint, what = 'sum'): bigint {
   return s;
 }
 
+/** a + b of two int64 values given as numbers (safe integers) or BigInts: a number while the sum
+ * is a safe integer, else a BigInt (a double sum of two safe integers is at least 2^53 exactly
+ * when the true sum is, so no rounded sum passes as safe); refused beyond int64. A BigInt operand
+ * with a safe sum gives a number too. */
+export function addMetric(a: number | bigint, b: number | bigint, what = 'sum'): number | bigint {
+  if (typeof a === 'number' && typeof b === 'number') {
+    const s = a + b;
+    if (Number.isSafeInteger(s)) return s;
+  }
+  const s = addInt64(BigInt(a), BigInt(b), what);
+  return s >= MIN_SAFE && s <= MAX_SAFE ? Number(s) : s;
+}
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const MIN_SAFE = -MAX_SAFE;
+
 /** Adds b into a, element-wise, in place. */
 export function addInto(a: bigint[], b: readonly bigint[], what = 'sum'): void {
   for (let i = 0; i < a.length; i++) a[i] = addInt64(a[i] as bigint, b[i] as bigint, what);

@@ -4,8 +4,8 @@
 //   window.start >= W or open    -> added
 //   start < W < end (straddling) -> not added; reported, so it is never silently counted twice
 // Without a watermark every window is added (the classic behaviour).
-import { addInt64, INT64_MAX, INT64_MIN } from './int64.js';
-import type { Key } from './speed/decode.js';
+import { addInt64, addMetric, INT64_MAX, INT64_MIN } from './int64.js';
+import type { Key, Metric } from './speed/decode.js';
 
 export interface SpeedWindow {
   readonly window: string;
@@ -49,22 +49,34 @@ export function speedPart(
 }
 
 /** merged = batch + speed; undefined when the key is in neither. */
-export function mergeRow(batch: readonly bigint[] | undefined, speed: readonly bigint[] | undefined, key?: Key): bigint[] | undefined {
-  if (batch === undefined) return speed === undefined ? undefined : speed.slice();
+export function mergeRow(batch: readonly bigint[] | undefined, speed: readonly Metric[] | undefined, key?: Key): bigint[] | undefined {
+  if (batch === undefined) return speed === undefined ? undefined : speed.map(toBig);
   if (speed === undefined) return batch.slice();
-  return batch.map((b, m) => addInt64(b, speed[m] as bigint, `merge of key ${String(key)}`));
+  return batch.map((b, m) => addInt64(b, BigInt(speed[m] as Metric), `merge of key ${String(key)}`));
 }
+
+const toBig = (v: Metric): bigint => BigInt(v);
 
 export interface MergedRow {
   readonly key: Key;
   readonly metrics: readonly bigint[];
 }
 
+/** A speed entry as addSpeedParts reads it: its metrics as held (SpeedStore's WindowEntry.values:
+ * numbers while safe integers, else BigInts), so a flush makes no BigInt per metric. */
+export interface SpeedValues {
+  readonly key: Key;
+  readonly start: number;
+  readonly end: number;
+  readonly values: readonly Metric[];
+}
+
 /** Appends the speed part of every key of entries [from, to) to `out` (keys with none are left
- * out). The entries of one key must be adjacent (as SpeedStore.cut() gives them); a key cut by
- * `from` continues the last pair of `out`. Slices let a caller spread the work over turns. */
-export function addSpeedParts<E extends SpeedWindow & { readonly key: Key }>(
-  out: Array<[Key, bigint[]]>,
+ * out), each metric a number while it is a safe integer, else a BigInt. The entries of one key
+ * must be adjacent (as SpeedStore.cut() gives them); a key cut by `from` continues the last pair
+ * of `out`. Slices let a caller spread the work over turns. */
+export function addSpeedParts<E extends SpeedValues>(
+  out: Array<[Key, Metric[]]>,
   entries: readonly E[],
   metricCount: number,
   watermark: number | undefined,
@@ -80,10 +92,10 @@ export function addSpeedParts<E extends SpeedWindow & { readonly key: Key }>(
     if (windowFate(w, watermark) !== 'added') continue;
     if (last !== undefined && last[0] === w.key) {
       const sum = last[1];
-      const ms = w.metrics;
-      for (let m = 0; m < metricCount; m++) sum[m] = addInt64(sum[m] as bigint, ms[m] as bigint, 'speed windows');
+      const ms = w.values;
+      for (let m = 0; m < metricCount; m++) sum[m] = addMetric(sum[m] as Metric, ms[m] as Metric, 'speed windows');
     } else {
-      last = [w.key, w.metrics.slice(0, metricCount)];
+      last = [w.key, w.values.slice(0, metricCount)];
       out.push(last);
       firsts?.push(w);
     }
@@ -103,12 +115,13 @@ export interface BatchRows {
 /** The merged snapshot of one cut, as a plan: the batch rows in order, `patched` ones (ascending
  * row numbers) with the speed part in `patchedSpeed` to add, then the speed-only keys. Built from
  * the speed keys alone, so writing a million merged rows can stream the batch's columns as they
- * are; the sums are made (and checked: mergedValue) as rows are written. */
+ * are; the sums are made (and checked: mergedValue) as rows are written. Speed parts are int64
+ * values as numbers (safe integers) or BigInts. */
 export interface MergePlan<B extends BatchRows = BatchRows> {
   readonly batch: B;
   readonly patched: Int32Array;
-  readonly patchedSpeed: ReadonlyArray<readonly bigint[]>;
-  readonly speedOnly: ReadonlyArray<readonly [Key, readonly bigint[]]>;
+  readonly patchedSpeed: ReadonlyArray<readonly Metric[]>;
+  readonly speedOnly: ReadonlyArray<readonly [Key, readonly Metric[]]>;
   readonly rows: number;
 }
 
@@ -124,12 +137,14 @@ export interface RowMemo {
 
 /** Builds a MergePlan one speed key at a time (the flush does it in slices). */
 export class MergePlanner<B extends BatchRows> {
-  private readonly patches: Array<[number, readonly bigint[]]> = [];
-  private readonly speedOnly: Array<readonly [Key, readonly bigint[]]> = [];
+  /** Batch row -> 1 + index of its speed part in `speeds`; 0: none. Made on the first patch. */
+  private slots: Int32Array | undefined;
+  private readonly speeds: Array<readonly Metric[]> = [];
+  private readonly speedOnly: Array<readonly [Key, readonly Metric[]]> = [];
 
   constructor(private readonly batch: B) {}
 
-  add(key: Key, speed: readonly bigint[], memo?: RowMemo): void {
+  add(key: Key, speed: readonly Metric[], memo?: RowMemo): void {
     const id = this.batch.id;
     let i: number | undefined;
     if (memo !== undefined && id !== undefined && memo.memoBatch === id) {
@@ -138,23 +153,38 @@ export class MergePlanner<B extends BatchRows> {
       i = this.batch.indexOf(key);
       if (memo !== undefined && id !== undefined) { memo.memoBatch = id; memo.memoRow = i ?? -1; }
     }
-    if (i === undefined) this.speedOnly.push([key, speed]);
-    else this.patches.push([i, speed]);
+    if (i === undefined) { this.speedOnly.push([key, speed]); return; }
+    const slots = (this.slots ??= new Int32Array(this.batch.size));
+    const at = slots[i] as number;
+    if (at === 0) {
+      this.speeds.push(speed);
+      slots[i] = this.speeds.length;
+    } else {
+      // a second part for the same row (a caller that split a key's windows): both count
+      const sum = this.speeds[at - 1] as readonly Metric[];
+      this.speeds[at - 1] = sum.map((v, m) => addMetric(v, speed[m] as Metric, `speed parts of key ${String(key)}`));
+    }
   }
 
+  /** The plan; the rows come out in order from one pass over the slots (no sort). */
   plan(): MergePlan<B> {
-    const patches = this.patches.sort((a, b) => a[0] - b[0]);
-    return {
-      batch: this.batch,
-      patched: Int32Array.from(patches, (p) => p[0]),
-      patchedSpeed: patches.map((p) => p[1]),
-      speedOnly: this.speedOnly,
-      rows: this.batch.size + this.speedOnly.length,
-    };
+    const patched = new Int32Array(this.speeds.length);
+    const patchedSpeed = new Array<readonly Metric[]>(this.speeds.length);
+    const slots = this.slots;
+    if (slots !== undefined) {
+      let p = 0;
+      for (let i = 0; i < slots.length; i++) {
+        const at = slots[i] as number;
+        if (at === 0) continue;
+        patched[p] = i;
+        patchedSpeed[p++] = this.speeds[at - 1] as readonly Metric[];
+      }
+    }
+    return { batch: this.batch, patched, patchedSpeed, speedOnly: this.speedOnly, rows: this.batch.size + this.speedOnly.length };
   }
 }
 
-export function planMerge<B extends BatchRows>(batch: B, speed: Iterable<readonly [Key, readonly bigint[]]>): MergePlan<B> {
+export function planMerge<B extends BatchRows>(batch: B, speed: Iterable<readonly [Key, readonly Metric[]]>): MergePlan<B> {
   const planner = new MergePlanner(batch);
   for (const [key, s] of speed) planner.add(key, s);
   return planner.plan();
@@ -162,9 +192,10 @@ export function planMerge<B extends BatchRows>(batch: B, speed: Iterable<readonl
 
 /** batch + speed of one metric of `key`, refused (LS_INT64_OVERFLOW) beyond int64; the key is
  * asked for only then. */
-export function mergedValue(batch: bigint, speed: bigint, key: () => Key): bigint {
-  const v = batch + speed;
-  return v > INT64_MAX || v < INT64_MIN ? addInt64(batch, speed, `merge of key ${String(key())}`) : v;
+export function mergedValue(batch: bigint, speed: Metric, key: () => Key): bigint {
+  const s = BigInt(speed);
+  const v = batch + s;
+  return v > INT64_MAX || v < INT64_MIN ? addInt64(batch, s, `merge of key ${String(key())}`) : v;
 }
 
 /** Every merged row of a plan: batch keys (with their speed part added) then speed-only keys;
@@ -177,7 +208,7 @@ export function* mergeAll(plan: MergePlan, from = 0, to = plan.batch.size, speed
     if (p < patched.length && patched[p] === i) yield { key, metrics: mergeRow(batch.row(i), patchedSpeed[p++], key) as bigint[] };
     else yield { key, metrics: batch.row(i) };
   }
-  if (speedOnly) for (const [key, metrics] of plan.speedOnly) yield { key, metrics };
+  if (speedOnly) for (const [key, metrics] of plan.speedOnly) yield { key, metrics: metrics.map(toBig) };
 }
 
 /** The index of the first patched row at or after `row` (binary search). */

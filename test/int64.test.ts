@@ -1,7 +1,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LsError } from '../src/errors.js';
-import { addInt64, addInto, inInt64, INT64_MAX, INT64_MIN, parseInt64 } from '../src/int64.js';
+import fc from 'fast-check';
+import { addInt64, addInto, addMetric, inInt64, INT64_MAX, INT64_MIN, parseInt64 } from '../src/int64.js';
 
 const isOverflow = (err: unknown): boolean => err instanceof LsError && err.code === 'LS_INT64_OVERFLOW';
 
@@ -78,5 +79,36 @@ describe('parseInt64', () => {
     for (const bad of ['', '-', '+5', '1.5', '1e3', '0x10', ' 5', '5 ', 'abc', '12a', '1_000', 'Infinity', 'NaN', '١٢']) {
       assert.equal(parseInt64(bad), undefined, `"${bad}" is not an int64 literal`);
     }
+  });
+});
+
+describe('addMetric', () => {
+  const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+  const held = (v: bigint): number | bigint => (v >= -SAFE && v <= SAFE ? Number(v) : v);
+  const INT64 = fc.oneof(
+    fc.bigInt({ min: INT64_MIN, max: INT64_MAX }),
+    fc.bigInt({ min: -(2n ** 54n), max: 2n ** 54n }),
+    fc.constantFrom(0n, 1n, -1n, SAFE, -SAFE, SAFE + 1n, -SAFE - 1n, INT64_MAX, INT64_MIN),
+  );
+
+  test('addMetric is the exact int64 sum, a number exactly when it is a safe integer, and refuses overflow', () => {
+    fc.assert(fc.property(INT64, INT64, fc.boolean(), fc.boolean(), (a, b, aHeld, bHeld) => {
+      const x = aHeld ? held(a) : a;
+      const y = bHeld ? held(b) : b;
+      const sum = a + b;
+      if (!inInt64(sum)) {
+        assert.throws(() => addMetric(x, y, 'what'), (err: unknown) => isOverflow(err) && /what/.test((err as Error).message));
+        return;
+      }
+      const s = addMetric(x, y);
+      assert.equal(BigInt(s), sum);
+      assert.equal(typeof s, sum >= -SAFE && sum <= SAFE ? 'number' : 'bigint');
+    }), { numRuns: 2000 });
+  });
+
+  test('addMetric does not round two safe numbers whose sum passes 2^53', () => {
+    assert.equal(addMetric(Number.MAX_SAFE_INTEGER, 2), SAFE + 2n);
+    assert.equal(addMetric(-Number.MAX_SAFE_INTEGER, -2), -SAFE - 2n);
+    assert.equal(addMetric(Number.MAX_SAFE_INTEGER, 0), Number.MAX_SAFE_INTEGER);
   });
 });

@@ -115,6 +115,23 @@ describe('mergeAll', () => {
     assert.deepEqual(out, [['a', [1n]], [null, [12n]], ['b', [8n]], ['c', [20n]]]);
   });
 
+  test('the plan lists patched rows in row order, and two speed parts of one batch key both count', () => {
+    const b = BatchSnapshot.builder(1);
+    for (let i = 0; i < 50; i++) b.add(`k${i}`, [BigInt(i)]);
+    const p = new MergePlanner(b.build(undefined));
+    for (const i of [40, 3, 17, 0, 49]) p.add(`k${i}`, [1000]);
+    p.add('k17', [2n ** 60n]); // a second part for k17 (numbers and BigInts mix)
+    p.add('new', [5]);
+    const plan = p.plan();
+    assert.deepEqual([...plan.patched], [0, 3, 17, 40, 49]);
+    const merged = new Map([...mergeAll(plan)].map((r) => [r.key, r.metrics[0]]));
+    assert.equal(merged.get('k17'), 17n + 1000n + 2n ** 60n);
+    assert.equal(merged.get('k40'), 1040n);
+    assert.equal(merged.get('k5'), 5n);
+    assert.equal(merged.get('new'), 5n);
+    assert.equal(plan.rows, 51);
+  });
+
   test('a merged value beyond int64 is refused (LS_INT64_OVERFLOW, naming the key), not wrapped', () => {
     const b = BatchSnapshot.builder(1);
     b.add('x', [1n]);
@@ -187,7 +204,7 @@ describe('MergePlanner row memos', () => {
   });
 
   test('addSpeedParts refuses firsts out of step with the parts', () => {
-    const e = { key: 'a', window: OPEN_WINDOW, start: -Infinity, end: Infinity, metrics: [1n] };
+    const e = { key: 'a', window: OPEN_WINDOW, start: -Infinity, end: Infinity, values: [1] };
     assert.throws(() => addSpeedParts([['x', [1n]]], [e], 1, undefined, 0, 1, []), /1 parts/);
   });
 });
@@ -336,17 +353,31 @@ describe('merge properties', () => {
 
 describe('addSpeedParts', () => {
   test('addSpeedParts sums the added windows of each key, however the entries are sliced', () => {
-    const e = (key: Key, start: number, end: number, m: bigint) => ({ key, ...win(start, end, [m]) });
-    const entries = [e('a', 0, DAY, 1n), e('a', DAY, 2 * DAY, 2n), e('a', -Infinity, Infinity, 4n), e(null, 0, DAY, 8n), e('b', 0, DAY / 2, 16n)];
+    const e = (key: Key, start: number, end: number, m: number | bigint) => ({ key, start, end, values: [m] });
+    const entries = [e('a', 0, DAY, 1), e('a', DAY, 2 * DAY, 2n), e('a', -Infinity, Infinity, 4), e(null, 0, DAY, 8), e('b', 0, DAY / 2, 16)];
     const watermark = DAY / 2; // [0, DAY) straddles it, [0, DAY/2) is covered by the batch
     for (let cut = 0; cut <= entries.length; cut++) {
-      const out: Array<[Key, bigint[]]> = [];
+      const out: Array<[Key, Array<number | bigint>]> = [];
       addSpeedParts(out, entries, 1, watermark, 0, cut);
       addSpeedParts(out, entries, 1, watermark, cut, entries.length);
-      assert.deepEqual(out, [['a', [6n]]], `cut at ${cut}`);
+      assert.deepEqual(out, [['a', [6]]], `cut at ${cut}`);
     }
-    const all: Array<[Key, bigint[]]> = [];
+    const all: Array<[Key, Array<number | bigint>]> = [];
     addSpeedParts(all, entries, 1, undefined);
-    assert.deepEqual(all, [['a', [7n]], [null, [8n]], ['b', [16n]]]);
+    assert.deepEqual(all, [['a', [7]], [null, [8]], ['b', [16]]]);
+  });
+
+  test('addSpeedParts sums exactly across 2^53 (numbers become BigInts) and refuses a sum beyond int64', () => {
+    const e = (key: Key, start: number, values: Array<number | bigint>) => ({ key, start, end: start + DAY, values });
+    const max = Number.MAX_SAFE_INTEGER;
+    const out: Array<[Key, Array<number | bigint>]> = [];
+    addSpeedParts(out, [e('a', 0, [max, -max, 5]), e('a', DAY, [1, -1, 2n ** 60n])], 3, undefined);
+    assert.deepEqual(out, [['a', [2n ** 53n, -(2n ** 53n), 2n ** 60n + 5n]]]);
+    // summing leaves the entries' own values as they were
+    const first = e('b', 0, [1, 2, 3]);
+    addSpeedParts([], [first, e('b', DAY, [10, 20, 30])], 3, undefined);
+    assert.deepEqual(first.values, [1, 2, 3]);
+    assert.throws(() => addSpeedParts([], [e('c', 0, [INT64_MAX]), e('c', DAY, [1])], 1, undefined), isOverflow);
+    assert.throws(() => addSpeedParts([], [e('c', 0, [INT64_MIN]), e('c', DAY, [-1])], 1, undefined), isOverflow);
   });
 });

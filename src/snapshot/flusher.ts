@@ -13,7 +13,7 @@ import type { BatchSnapshot } from '../batch/snapshot.js';
 import type { Logger } from '../log.js';
 import { addSpeedParts, MergePlanner, type MergePlan, type RowMemo } from '../merge.js';
 import type { Metrics } from '../metrics.js';
-import type { Key } from '../speed/decode.js';
+import type { Key, Metric } from '../speed/decode.js';
 import type { SpeedStore, WindowEntry } from '../speed/store.js';
 import type { CrashPoint, Warehouse } from '../warehouse/warehouse.js';
 import { mergedRows, speedStateRows, type SpeedState } from './rows.js';
@@ -203,14 +203,14 @@ function handled<T>(p: Promise<T>): Promise<T> {
 
 interface SpeedParts {
   /** Each key's speed part (windows the batch does not cover, summed). */
-  readonly parts: Array<[Key, bigint[]]>;
+  readonly parts: Array<[Key, Metric[]]>;
   /** The first entry of each key, which remembers where the key is in the batch (RowMemo). */
   readonly memos: RowMemo[];
 }
 
 /** The speed part of every key of the cut. */
 async function speedParts(cut: Cut, metricCount: number): Promise<SpeedParts> {
-  const parts: Array<[Key, bigint[]]> = [];
+  const parts: Array<[Key, Metric[]]> = [];
   const firsts: Array<WindowEntry & { readonly memo: RowMemo }> = [];
   const { entries } = cut.state;
   for (let from = 0; from < entries.length; from += SLICE) {
@@ -226,7 +226,7 @@ async function planInSlices(batch: BatchSnapshot, speed: SpeedParts): Promise<Me
   const planner = new MergePlanner(batch);
   const { parts, memos } = speed;
   for (let n = 0; n < parts.length; n++) {
-    const [key, s] = parts[n] as [Key, bigint[]];
+    const [key, s] = parts[n] as [Key, Metric[]];
     planner.add(key, s, memos[n]);
     if ((n + 1) % SLICE === 0) await turn();
   }

@@ -6,7 +6,7 @@
 // A flush of a million rows is this module's hot loop; chunks go to the COPY stream one by one.
 import { LITTLE_ENDIAN, type BatchSnapshot } from '../batch/snapshot.js';
 import { firstPatchFrom, mergeAll, mergedValue, type MergePlan } from '../merge.js';
-import { OPEN_WINDOW } from '../speed/decode.js';
+import { OPEN_WINDOW, type Metric } from '../speed/decode.js';
 import type { TombstoneEntry, WindowEntry } from '../speed/store.js';
 import type { Cell, RowSource } from '../warehouse/bulk.js';
 import { CopyBinaryWriter } from '../warehouse/copy-in.js';
@@ -62,7 +62,7 @@ export function* copyBinaryOf(plan: MergePlan<BatchSnapshot>, metricCount: numbe
     if (batch.table.isNull(i)) w.null();
     else w.bytes(bytes, ks, ke);
     if (p < patched.length && patched[p] === i) {
-      const speed = patchedSpeed[p++] as readonly bigint[];
+      const speed = patchedSpeed[p++] as readonly Metric[];
       const row = i;
       for (let m = 0; m < metricCount; m++) w.big(mergedValue((columns[m] as BigInt64Array)[i] as bigint, speed[m] as bigint, () => batch.keyAt(row)));
     } else {
@@ -76,7 +76,7 @@ export function* copyBinaryOf(plan: MergePlan<BatchSnapshot>, metricCount: numbe
     w.reserve(fixed + 3 * (key?.length ?? 0));
     w.row(fields);
     w.text(key);
-    for (let m = 0; m < metricCount; m++) w.big(metrics[m] as bigint);
+    for (let m = 0; m < metricCount; m++) w.metric(metrics[m] as Metric);
     const full = w.takeFull();
     if (full) yield full;
   }
@@ -120,8 +120,8 @@ function* stateCopyBinary(state: SpeedState, metricCount: number): Generator<Buf
     w.text(e.key);
     if (e.window === OPEN_WINDOW) { w.null(); w.null(); } else { w.int8(e.start); w.int8(e.end); }
     w.big(e.version);
-    const metrics = e.metrics;
-    for (let m = 0; m < metricCount; m++) w.big(metrics[m] as bigint);
+    const values = e.values;
+    for (let m = 0; m < metricCount; m++) w.metric(values[m] as Metric);
     const full = w.takeFull();
     if (full) yield full;
   }

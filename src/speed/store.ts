@@ -31,6 +31,10 @@ export interface WindowEntry {
   readonly end: number;
   /** Made on each read: read it once, not once per metric. */
   readonly metrics: readonly bigint[];
+  /** The metrics as held, not copied: numbers while they are safe integers, else BigInts. The
+   * store changes an entry's values only in place of a cut's (see cut()): read them now, or
+   * from an entry of a cut. */
+  readonly values: readonly Metric[];
   readonly version: bigint;
   readonly partition: number;
   /** Kafka offset (exact: offsets beyond 2^53 are refused by the consumer). */
@@ -70,6 +74,10 @@ class Entry implements WindowEntry {
 
   get metrics(): bigint[] {
     return this.big !== undefined ? this.big.slice() : this.nums.map(toBig);
+  }
+
+  get values(): readonly Metric[] {
+    return this.big ?? this.nums;
   }
 
   copy(epoch: number): Entry {
@@ -227,7 +235,7 @@ export class SpeedStore {
 
   /** Puts back an entry saved in a checkpoint (no version check: the store holds nothing of its
    * partition yet). */
-  restore(e: WindowEntry): void {
+  restore(e: Omit<WindowEntry, 'values'>): void {
     const wins = this.keys.get(e.key);
     let cur = wins === undefined ? undefined : windowOf(wins, e.window);
     if (cur === undefined) {

@@ -102,6 +102,12 @@ export class CopyBinaryWriter {
     this.int32(v - hi * TWO_32);
   }
 
+  /** An int8 field given as a safe integer or a BigInt: 12 bytes. */
+  metric(v: number | bigint): void {
+    if (typeof v === 'number') this.int8(v);
+    else this.big(v);
+  }
+
   /** An int8 field: 12 bytes. */
   big(v: bigint): void {
     if (v >= MIN_SAFE && v <= MAX_SAFE) { this.int8(Number(v)); return; } // no BigInt shifts

@@ -7,7 +7,7 @@ import { settleAll } from '../async.js';
 import { backoffDelay, errorMessage, isRetryable, LsError } from '../errors.js';
 import type { BatchRowSink } from '../batch/snapshot.js';
 import type { Logger } from '../log.js';
-import type { Key } from '../speed/decode.js';
+import type { Key, Metric } from '../speed/decode.js';
 import type { View } from '../view.js';
 import { detectDialect, PROFILES, type DialectProfile } from './dialect.js';
 import { bulkWrite, type Cell, type RowSource, type S3Path } from './bulk.js';
@@ -327,7 +327,7 @@ export class Warehouse {
   /** Pushdown flush: ships only the speed part (one row per key) and builds the staging serving
    * table in the warehouse with one INSERT ... SELECT ... FULL OUTER JOIN against the batch
    * table. Returns the rows of the new table. */
-  async writePushdown(speed: Iterable<readonly [Key, readonly bigint[]]>): Promise<number> {
+  async writePushdown(speed: Iterable<readonly [Key, readonly Metric[]]>): Promise<number> {
     await this.cleanup;
     const view = this.opts.view;
     return this.withClient(async (client) => {
@@ -424,7 +424,7 @@ export class Warehouse {
   }
 }
 
-function* deltaRows(speed: Iterable<readonly [Key, readonly bigint[]]>): Generator<readonly Cell[]> {
+function* deltaRows(speed: Iterable<readonly [Key, readonly Metric[]]>): Generator<readonly Cell[]> {
   for (const [key, metrics] of speed) yield [key ?? '', key === null ? 'true' : 'false', ...metrics];
 }
 
