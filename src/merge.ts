@@ -71,34 +71,44 @@ export interface SpeedValues {
   readonly values: readonly Metric[];
 }
 
-/** Appends the speed part of every key of entries [from, to) to `out` (keys with none are left
- * out), each metric a number while it is a safe integer, else a BigInt. The entries of one key
- * must be adjacent (as SpeedStore.cut() gives them); a key cut by `from` continues the last pair
- * of `out`. Slices let a caller spread the work over turns. */
-export function addSpeedParts<E extends SpeedValues>(
-  out: Array<[Key, Metric[]]>,
-  entries: readonly E[],
-  metricCount: number,
-  watermark: number | undefined,
-  from = 0,
-  to = entries.length,
-  firsts?: E[],
-): void {
-  // firsts[i] is the entry of out[i]: a caller that gives one gives it from the first slice on
-  if (firsts !== undefined && firsts.length !== out.length) throw new Error(`addSpeedParts: ${firsts.length} firsts for ${out.length} parts`);
-  let last = out[out.length - 1];
-  for (let i = from; i < to; i++) {
-    const w = entries[i] as E;
-    if (windowFate(w, watermark) !== 'added') continue;
-    if (last !== undefined && last[0] === w.key) {
-      const sum = last[1];
-      const ms = w.values;
-      for (let m = 0; m < metricCount; m++) sum[m] = addMetric(sum[m] as Metric, ms[m] as Metric, 'speed windows');
-    } else {
-      last = [w.key, w.values.slice(0, metricCount)];
-      out.push(last);
-      firsts?.push(w);
+/** Sums the speed part of each key from its entries, fed in order (in slices across turns if
+ * need be): the entries of one key must be adjacent, as SpeedStore.cut() gives them. A key's part
+ * goes to `emit` with the key's first added entry once the next key starts or end() is called;
+ * each metric is a number while it is a safe integer, else a BigInt. A key with one added window
+ * hands over that entry's own values (not copied: the store never changes the values of a cut's
+ * entries, and the merge only reads them); a second window starts a new array for the sum. */
+export class SpeedPartSummer<E extends SpeedValues> {
+  private first: E | undefined;
+  private part: readonly Metric[] = [];
+  private owned = false;
+
+  constructor(
+    private readonly metricCount: number,
+    private readonly watermark: number | undefined,
+    private readonly emit: (key: Key, part: readonly Metric[], first: E) => void,
+  ) {}
+
+  add(e: E): void {
+    if (windowFate(e, this.watermark) !== 'added') return;
+    const first = this.first;
+    if (first !== undefined && first.key === e.key) {
+      const sum = this.owned ? (this.part as Metric[]) : this.part.slice(0, this.metricCount);
+      const vs = e.values;
+      for (let m = 0; m < this.metricCount; m++) sum[m] = addMetric(sum[m] as Metric, vs[m] as Metric, 'speed windows');
+      this.part = sum;
+      this.owned = true;
+      return;
     }
+    if (first !== undefined) this.emit(first.key, this.part, first);
+    this.first = e;
+    this.part = e.values;
+    this.owned = false;
+  }
+
+  /** Emits the last key's part. */
+  end(): void {
+    if (this.first !== undefined) this.emit(this.first.key, this.part, this.first);
+    this.first = undefined;
   }
 }
 

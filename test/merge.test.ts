@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { LsError } from '../src/errors.js';
 import { INT64_MAX, INT64_MIN } from '../src/int64.js';
 import { BatchSnapshot } from '../src/batch/snapshot.js';
-import { addSpeedParts, mergeAll, mergeRow, MergePlanner, planMerge, speedPart, windowFate, type MergeStats, type RowMemo, type SpeedWindow } from '../src/merge.js';
+import { SpeedPartSummer, mergeAll, mergeRow, MergePlanner, planMerge, speedPart, windowFate, type MergeStats, type RowMemo, type SpeedValues, type SpeedWindow } from '../src/merge.js';
 import { OPEN_WINDOW, type Key, type Tombstone, type Update } from '../src/speed/decode.js';
 import { SpeedStore, type Mode } from '../src/speed/store.js';
 
@@ -192,21 +192,16 @@ describe('MergePlanner row memos', () => {
       const before = lookups();
       const cut = s.cut();
       s.apply(u('hot', BigInt(r + 2)), 0, r + 2); // consumed during the flush: the store copies the entry
-      const parts: Array<[Key, bigint[]]> = [];
-      const firsts: Array<(typeof cut.entries)[number]> = [];
-      addSpeedParts(parts, cut.entries, 1, undefined, 0, cut.entries.length, firsts);
       const p = new MergePlanner(batch);
-      parts.forEach(([k, sp], i) => p.add(k, sp, firsts[i]?.memo));
+      const summer = new SpeedPartSummer<(typeof cut.entries)[number]>(1, undefined, (k, sp, first) => p.add(k, sp, first.memo));
+      for (const e of cut.entries) summer.add(e);
+      summer.end();
       assert.equal(p.plan().patched.length, 2);
       perFlush.push(lookups() - before);
     }
     assert.deepEqual(perFlush, [2, 0, 0, 0]);
   });
 
-  test('addSpeedParts refuses firsts out of step with the parts', () => {
-    const e = { key: 'a', window: OPEN_WINDOW, start: -Infinity, end: Infinity, values: [1] };
-    assert.throws(() => addSpeedParts([['x', [1n]]], [e], 1, undefined, 0, 1, []), /1 parts/);
-  });
 });
 
 // ---- Property: the merged view does not depend on the order updates arrive in. ----
@@ -351,33 +346,52 @@ describe('merge properties', () => {
   });
 });
 
-describe('addSpeedParts', () => {
-  test('addSpeedParts sums the added windows of each key, however the entries are sliced', () => {
+/** The parts a SpeedPartSummer emits for entries fed in two slices (cut at `cut`), with the
+ * first entry of each part. */
+function partsOf<E extends SpeedValues>(entries: readonly E[], metricCount: number, watermark: number | undefined, cut = entries.length): Array<[Key, Array<number | bigint>, E]> {
+  const out: Array<[Key, Array<number | bigint>, E]> = [];
+  const summer = new SpeedPartSummer<E>(metricCount, watermark, (k, part, first) => out.push([k, [...part], first]));
+  for (const e of entries.slice(0, cut)) summer.add(e);
+  for (const e of entries.slice(cut)) summer.add(e);
+  summer.end();
+  return out;
+}
+
+describe('SpeedPartSummer', () => {
+  test('SpeedPartSummer sums the added windows of each key, however the entries are sliced', () => {
     const e = (key: Key, start: number, end: number, m: number | bigint) => ({ key, start, end, values: [m] });
     const entries = [e('a', 0, DAY, 1), e('a', DAY, 2 * DAY, 2n), e('a', -Infinity, Infinity, 4), e(null, 0, DAY, 8), e('b', 0, DAY / 2, 16)];
     const watermark = DAY / 2; // [0, DAY) straddles it, [0, DAY/2) is covered by the batch
     for (let cut = 0; cut <= entries.length; cut++) {
-      const out: Array<[Key, Array<number | bigint>]> = [];
-      addSpeedParts(out, entries, 1, watermark, 0, cut);
-      addSpeedParts(out, entries, 1, watermark, cut, entries.length);
-      assert.deepEqual(out, [['a', [6]]], `cut at ${cut}`);
+      assert.deepEqual(partsOf(entries, 1, watermark, cut).map(([k, p]) => [k, p]), [['a', [6]]], `cut at ${cut}`);
     }
-    const all: Array<[Key, Array<number | bigint>]> = [];
-    addSpeedParts(all, entries, 1, undefined);
-    assert.deepEqual(all, [['a', [7]], [null, [8]], ['b', [16]]]);
+    const all = partsOf(entries, 1, undefined);
+    assert.deepEqual(all.map(([k, p]) => [k, p]), [['a', [7]], [null, [8]], ['b', [16]]]);
+    // each part comes with its key's first added entry (where the flush finds the key's RowMemo)
+    assert.deepEqual(all.map(([, , first]) => first), [entries[0], entries[3], entries[4]]);
   });
 
-  test('addSpeedParts sums exactly across 2^53 (numbers become BigInts) and refuses a sum beyond int64', () => {
+  test('SpeedPartSummer hands over a lone window\'s values as they are and never changes an entry', () => {
+    const a = { key: 'a', start: 0, end: DAY, values: [1, 2] };
+    const b1 = { key: 'b', start: 0, end: DAY, values: [10, 20] };
+    const b2 = { key: 'b', start: DAY, end: 2 * DAY, values: [100, 200] };
+    const got: Array<readonly (number | bigint)[]> = [];
+    const summer = new SpeedPartSummer(2, undefined, (_k, part) => got.push(part));
+    for (const e of [a, b1, b2]) summer.add(e);
+    summer.end();
+    assert.equal(got[0], a.values, 'one window: its own array, not a copy');
+    assert.deepEqual(got[1], [110, 220]);
+    assert.notEqual(got[1], b1.values);
+    assert.deepEqual(b1.values, [10, 20]);
+    assert.deepEqual(b2.values, [100, 200]);
+  });
+
+  test('SpeedPartSummer sums exactly across 2^53 (numbers become BigInts) and refuses a sum beyond int64', () => {
     const e = (key: Key, start: number, values: Array<number | bigint>) => ({ key, start, end: start + DAY, values });
     const max = Number.MAX_SAFE_INTEGER;
-    const out: Array<[Key, Array<number | bigint>]> = [];
-    addSpeedParts(out, [e('a', 0, [max, -max, 5]), e('a', DAY, [1, -1, 2n ** 60n])], 3, undefined);
-    assert.deepEqual(out, [['a', [2n ** 53n, -(2n ** 53n), 2n ** 60n + 5n]]]);
-    // summing leaves the entries' own values as they were
-    const first = e('b', 0, [1, 2, 3]);
-    addSpeedParts([], [first, e('b', DAY, [10, 20, 30])], 3, undefined);
-    assert.deepEqual(first.values, [1, 2, 3]);
-    assert.throws(() => addSpeedParts([], [e('c', 0, [INT64_MAX]), e('c', DAY, [1])], 1, undefined), isOverflow);
-    assert.throws(() => addSpeedParts([], [e('c', 0, [INT64_MIN]), e('c', DAY, [-1])], 1, undefined), isOverflow);
+    const out = partsOf([e('a', 0, [max, -max, 5]), e('a', DAY, [1, -1, 2n ** 60n])], 3, undefined);
+    assert.deepEqual(out.map(([k, p]) => [k, p]), [['a', [2n ** 53n, -(2n ** 53n), 2n ** 60n + 5n]]]);
+    assert.throws(() => partsOf([e('c', 0, [INT64_MAX]), e('c', DAY, [1])], 1, undefined), isOverflow);
+    assert.throws(() => partsOf([e('c', 0, [INT64_MIN]), e('c', DAY, [-1])], 1, undefined), isOverflow);
   });
 });

@@ -11,7 +11,7 @@ import { settleAll, turn } from '../async.js';
 import { errorMessage, LsError } from '../errors.js';
 import type { BatchSnapshot } from '../batch/snapshot.js';
 import type { Logger } from '../log.js';
-import { addSpeedParts, MergePlanner, type MergePlan, type RowMemo } from '../merge.js';
+import { MergePlanner, SpeedPartSummer, type MergePlan, type RowMemo } from '../merge.js';
 import type { Metrics } from '../metrics.js';
 import type { Key, Metric } from '../speed/decode.js';
 import type { SpeedStore, WindowEntry } from '../speed/store.js';
@@ -150,14 +150,21 @@ export class Flusher {
       // staging tables are (re)created while the merge is planned, and written once it is (a
       // write beside the planning only slows both), side by side on their own connections
       const wh = this.d.warehouse;
-      const speed = handled(speedParts(cut, metricCount));
-      const plan = this.d.strategy === 'pushdown' ? undefined : handled(speed.then((s) => planInSlices(cut.batch, s)));
       let planned = captured;
-      const ready = handled((plan ?? speed).then(() => { planned = performance.now(); }));
+      const timed = <T>(p: Promise<T>): Promise<T> => handled(p.then((v) => { planned = performance.now(); return v; }));
+      let ready: Promise<unknown>;
+      let merged: Promise<number>;
+      if (this.d.strategy === 'pushdown') {
+        const speed = timed(speedParts(cut, metricCount));
+        ready = speed;
+        merged = wh.retry('flush: pushdown merge', async () => wh.writePushdown(await speed));
+      } else {
+        const plan = timed(planInSlices(cut, metricCount));
+        ready = plan;
+        merged = wh.retry('flush: bulk write', () => wh.writeStaging(handled(plan.then((p) => (parts: number) => mergedRows(p, metricCount, crash, parts)))));
+      }
       const [rows] = await settleAll<[number, void]>([
-        plan === undefined
-          ? wh.retry('flush: pushdown merge', async () => wh.writePushdown((await speed).parts))
-          : wh.retry('flush: bulk write', () => wh.writeStaging(handled(plan.then((p) => (parts: number) => mergedRows(p, metricCount, crash, parts))))),
+        merged,
         wh.retry('flush: speed state', () => wh.writeSpeedStaging(handled(ready.then(() => speedStateRows(cut.state, metricCount))))),
       ]);
       const written = performance.now();
@@ -201,34 +208,31 @@ function handled<T>(p: Promise<T>): Promise<T> {
 }
 
 
-interface SpeedParts {
-  /** Each key's speed part (windows the batch does not cover, summed). */
-  readonly parts: Array<[Key, Metric[]]>;
-  /** The first entry of each key, which remembers where the key is in the batch (RowMemo). */
-  readonly memos: RowMemo[];
+/** Each key's speed part (windows the batch does not cover, summed), for the pushdown merge. */
+async function speedParts(cut: Cut, metricCount: number): Promise<Array<[Key, readonly Metric[]]>> {
+  const parts: Array<[Key, readonly Metric[]]> = [];
+  const summer = new SpeedPartSummer(metricCount, cut.batch.watermark, (key, part) => { parts.push([key, part]); });
+  await inSlices(cut.state.entries, (e) => summer.add(e));
+  summer.end();
+  return parts;
 }
 
-/** The speed part of every key of the cut. */
-async function speedParts(cut: Cut, metricCount: number): Promise<SpeedParts> {
-  const parts: Array<[Key, Metric[]]> = [];
-  const firsts: Array<WindowEntry & { readonly memo: RowMemo }> = [];
-  const { entries } = cut.state;
-  for (let from = 0; from < entries.length; from += SLICE) {
-    if (from > 0) await turn();
-    addSpeedParts(parts, entries, metricCount, cut.batch.watermark, from, Math.min(entries.length, from + SLICE), firsts);
-  }
-  return { parts, memos: firsts.map((e) => e.memo) };
-}
-
-/** The merge plan: where each speed key goes among the batch rows (looked up in the batch only
- * for keys whose entry does not remember it from a flush with this snapshot). */
-async function planInSlices(batch: BatchSnapshot, speed: SpeedParts): Promise<MergePlan<BatchSnapshot>> {
-  const planner = new MergePlanner(batch);
-  const { parts, memos } = speed;
-  for (let n = 0; n < parts.length; n++) {
-    const [key, s] = parts[n] as [Key, Metric[]];
-    planner.add(key, s, memos[n]);
-    if ((n + 1) % SLICE === 0) await turn();
-  }
+/** The merge plan, in one pass over the cut's entries: each key's speed part and where it goes
+ * among the batch rows (looked up in the batch only for keys whose entry does not remember it
+ * from a flush with this snapshot: RowMemo). */
+async function planInSlices(cut: Cut, metricCount: number): Promise<MergePlan<BatchSnapshot>> {
+  const planner = new MergePlanner(cut.batch);
+  const summer = new SpeedPartSummer<Cut['state']['entries'][number]>(metricCount, cut.batch.watermark, (key, part, first) => planner.add(key, part, first.memo));
+  await inSlices(cut.state.entries, (e) => summer.add(e));
+  summer.end();
   return planner.plan();
+}
+
+/** f of every item, SLICE items a turn of the event loop. */
+async function inSlices<T>(items: readonly T[], f: (item: T) => void): Promise<void> {
+  for (let from = 0; from < items.length; from += SLICE) {
+    if (from > 0) await turn();
+    const to = Math.min(items.length, from + SLICE);
+    for (let i = from; i < to; i++) f(items[i] as T);
+  }
 }
