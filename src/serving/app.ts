@@ -12,6 +12,7 @@ import type { Metrics } from '../metrics.js';
 import type { Key } from '../speed/decode.js';
 import type { View } from '../view.js';
 import { registerDashboard } from './dashboard.js';
+import { fastReadsServer, JSON_TYPE, notFoundBody } from './fast-reads.js';
 import type { Reads } from './reads.js';
 import { statsSchema, type Stats } from './stats.js';
 
@@ -32,6 +33,8 @@ export interface AppDeps {
   readonly readiness: () => Readiness;
   readonly flush: () => Promise<{ snapshotId: string; rows: number; ms: number }>;
   readonly stats: () => Promise<Stats>;
+  /** false: every request goes through fastify (tests compare the two paths). Default true. */
+  readonly fastReads?: boolean;
 }
 
 const MAX_KEY_LENGTH = 4096;
@@ -94,7 +97,10 @@ const readinessSchema = {
 };
 
 export function buildApp(d: AppDeps): FastifyInstance {
+  let closing = false;
   const app = Fastify({
+    // GET /v1/counts/<plain key> is answered in front of fastify (fast-reads.ts); the rest here
+    ...(d.fastReads === false ? {} : { serverFactory: fastReadsServer({ reads: d.reads, metrics: d.metrics, maxKeyLength: MAX_KEY_LENGTH, closing: () => closing }) }),
     loggerInstance: d.log.child({ component: 'http' }) as FastifyBaseLogger,
     // per-request lines would dominate the log at read rates; latency and errors go to metrics
     logController: new LogController({ disableRequestLogging: true }),
@@ -108,6 +114,8 @@ export function buildApp(d: AppDeps): FastifyInstance {
 
   // a callback hook, not an async one: no promise per request. (prom-client validates and hashes
   // the labels on every observation even through a labels() child, so children are not cached.)
+  app.addHook('preClose', (done) => { closing = true; done(); });
+
   app.addHook('onResponse', (req, reply, done) => {
     const labels = { route: req.routeOptions.url ?? 'unknown', status: String(reply.statusCode) };
     d.metrics.httpDuration.observe(labels, reply.elapsedTime / 1000);
@@ -270,12 +278,12 @@ function routes(app: FastifyInstance, d: AppDeps): void {
 }
 
 function json(reply: FastifyReply, body: string): FastifyReply {
-  return reply.type('application/json; charset=utf-8').send(body);
+  return reply.type(JSON_TYPE).send(body);
 }
 
 /** A merged row (pre-serialised), or 404 when the key is in neither layer. */
 function answerKey(reply: FastifyReply, key: string, body: string | undefined): FastifyReply {
-  if (body === undefined) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `unknown key "${key.slice(0, 200)}"` });
+  if (body === undefined) return reply.code(404).type(JSON_TYPE).send(notFoundBody(key));
   return json(reply, body);
 }
 
