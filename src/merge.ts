@@ -62,7 +62,7 @@ export interface MergedRow {
   readonly metrics: readonly bigint[];
 }
 
-/** A speed entry as addSpeedParts reads it: its metrics as held (SpeedStore's WindowEntry.values:
+/** A speed entry as SpeedPartSummer reads it: its metrics as held (SpeedStore's WindowEntry.values:
  * numbers while safe integers, else BigInts), so a flush makes no BigInt per metric. */
 export interface SpeedValues {
   readonly key: Key;
@@ -101,7 +101,7 @@ export class SpeedPartSummer<E extends SpeedValues> {
     }
     if (first !== undefined) this.emit(first.key, this.part, first);
     this.first = e;
-    this.part = e.values;
+    this.part = e.values.length === this.metricCount ? e.values : e.values.slice(0, this.metricCount);
     this.owned = false;
   }
 
@@ -147,8 +147,7 @@ export interface RowMemo {
 
 /** Builds a MergePlan one speed key at a time (the flush does it in slices). */
 export class MergePlanner<B extends BatchRows> {
-  /** Batch row -> 1 + index of its speed part in `speeds`; 0: none. Made on the first patch. */
-  private slots: Int32Array | undefined;
+  private readonly rows: number[] = [];
   private readonly speeds: Array<readonly Metric[]> = [];
   private readonly speedOnly: Array<readonly [Key, readonly Metric[]]> = [];
 
@@ -164,34 +163,53 @@ export class MergePlanner<B extends BatchRows> {
       if (memo !== undefined && id !== undefined) { memo.memoBatch = id; memo.memoRow = i ?? -1; }
     }
     if (i === undefined) { this.speedOnly.push([key, speed]); return; }
-    const slots = (this.slots ??= new Int32Array(this.batch.size));
-    const at = slots[i] as number;
-    if (at === 0) {
-      this.speeds.push(speed);
-      slots[i] = this.speeds.length;
-    } else {
-      // a second part for the same row (a caller that split a key's windows): both count
-      const sum = this.speeds[at - 1] as readonly Metric[];
-      this.speeds[at - 1] = sum.map((v, m) => addMetric(v, speed[m] as Metric, `speed parts of key ${String(key)}`));
-    }
+    this.rows.push(i);
+    this.speeds.push(speed);
   }
 
-  /** The plan; the rows come out in order from one pass over the slots (no sort). */
+  /** The plan: patched rows in ascending order (two parts for one row, from a caller that split
+   * a key's windows, are summed). Costs the number of speed keys, whatever the batch's size. */
   plan(): MergePlan<B> {
-    const patched = new Int32Array(this.speeds.length);
-    const patchedSpeed = new Array<readonly Metric[]>(this.speeds.length);
-    const slots = this.slots;
-    if (slots !== undefined) {
-      let p = 0;
-      for (let i = 0; i < slots.length; i++) {
-        const at = slots[i] as number;
-        if (at === 0) continue;
-        patched[p] = i;
-        patchedSpeed[p++] = this.speeds[at - 1] as readonly Metric[];
+    const { rows, speeds } = this;
+    const order = rowOrder(rows);
+    const patched: number[] = [];
+    const patchedSpeed: Array<readonly Metric[]> = [];
+    for (let k = 0; k < order.length; k++) {
+      const j = order[k] as number;
+      const row = rows[j] as number;
+      const speed = speeds[j] as readonly Metric[];
+      const last = patchedSpeed.length - 1;
+      if (last >= 0 && patched[last] === row) {
+        const sum = patchedSpeed[last] as readonly Metric[];
+        patchedSpeed[last] = sum.map((v, m) => addMetric(v, speed[m] as Metric, `speed parts of key ${String(this.batch.keyAt(row))}`));
+      } else {
+        patched.push(row);
+        patchedSpeed.push(speed);
       }
     }
-    return { batch: this.batch, patched, patchedSpeed, speedOnly: this.speedOnly, rows: this.batch.size + this.speedOnly.length };
+    return { batch: this.batch, patched: Int32Array.from(patched), patchedSpeed, speedOnly: this.speedOnly, rows: this.batch.size + this.speedOnly.length };
   }
+}
+
+/** Up to this many rows are sorted as packed numbers (row * PACKED + index < 2^53 for rows < 2^31). */
+const PACKED = 2 ** 22;
+
+/** The indices of `rows` (batch row numbers, below 2^31) in ascending row order. Packed into
+ * doubles and sorted natively (no comparator call per comparison) when there are at most
+ * `packed` of them, else sorted with a comparator. */
+export function rowOrder(rows: readonly number[], packed = PACKED): Int32Array {
+  const n = rows.length;
+  const order = new Int32Array(n);
+  if (n <= packed) {
+    const keys = new Float64Array(n);
+    for (let i = 0; i < n; i++) keys[i] = (rows[i] as number) * packed + i;
+    keys.sort();
+    for (let i = 0; i < n; i++) order[i] = (keys[i] as number) % packed;
+  } else {
+    for (let i = 0; i < n; i++) order[i] = i;
+    order.sort((a, b) => (rows[a] as number) - (rows[b] as number));
+  }
+  return order;
 }
 
 export function planMerge<B extends BatchRows>(batch: B, speed: Iterable<readonly [Key, readonly Metric[]]>): MergePlan<B> {

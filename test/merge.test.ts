@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { LsError } from '../src/errors.js';
 import { INT64_MAX, INT64_MIN } from '../src/int64.js';
 import { BatchSnapshot } from '../src/batch/snapshot.js';
-import { SpeedPartSummer, mergeAll, mergeRow, MergePlanner, planMerge, speedPart, windowFate, type MergeStats, type RowMemo, type SpeedValues, type SpeedWindow } from '../src/merge.js';
+import { rowOrder, SpeedPartSummer, mergeAll, mergeRow, MergePlanner, planMerge, speedPart, windowFate, type MergeStats, type RowMemo, type SpeedValues, type SpeedWindow } from '../src/merge.js';
 import { OPEN_WINDOW, type Key, type Tombstone, type Update } from '../src/speed/decode.js';
 import { SpeedStore, type Mode } from '../src/speed/store.js';
 
@@ -130,6 +130,17 @@ describe('mergeAll', () => {
     assert.equal(merged.get('k5'), 5n);
     assert.equal(merged.get('new'), 5n);
     assert.equal(plan.rows, 51);
+  });
+
+  test('rowOrder sorts row numbers up to 2^31, packed or with a comparator, stably for equal rows', () => {
+    fc.assert(fc.property(fc.array(fc.oneof(fc.nat(20), fc.integer({ min: 0, max: 2 ** 31 - 1 })), { maxLength: 200 }), (rows) => {
+      const expected = rows.map((r, i) => [r, i] as const).sort((a, b) => a[0] - b[0] || a[1] - b[1]).map(([r]) => r);
+      const packed = [...rowOrder(rows)];
+      assert.deepEqual(packed.map((i) => rows[i]), expected);
+      assert.deepEqual([...packed].sort((a, b) => a - b), rows.map((_, i) => i), 'every index once');
+      const compared = [...rowOrder(rows, 4)]; // more than 4 rows: the comparator path
+      assert.deepEqual(compared.map((i) => rows[i]), expected);
+    }), { numRuns: 300 });
   });
 
   test('a merged value beyond int64 is refused (LS_INT64_OVERFLOW, naming the key), not wrapped', () => {

@@ -12,7 +12,7 @@ import type { Metrics } from '../metrics.js';
 import type { Key } from '../speed/decode.js';
 import type { View } from '../view.js';
 import { registerDashboard } from './dashboard.js';
-import { fastReadsServer, JSON_TYPE, notFoundBody } from './fast-reads.js';
+import { installFastReads, JSON_TYPE, notFoundBody } from './fast-reads.js';
 import type { Reads } from './reads.js';
 import { statsSchema, type Stats } from './stats.js';
 
@@ -99,8 +99,6 @@ const readinessSchema = {
 export function buildApp(d: AppDeps): FastifyInstance {
   let closing = false;
   const app = Fastify({
-    // GET /v1/counts/<plain key> is answered in front of fastify (fast-reads.ts); the rest here
-    ...(d.fastReads === false ? {} : { serverFactory: fastReadsServer({ reads: d.reads, metrics: d.metrics, maxKeyLength: MAX_KEY_LENGTH, closing: () => closing }) }),
     loggerInstance: d.log.child({ component: 'http' }) as FastifyBaseLogger,
     // per-request lines would dominate the log at read rates; latency and errors go to metrics
     logController: new LogController({ disableRequestLogging: true }),
@@ -114,6 +112,9 @@ export function buildApp(d: AppDeps): FastifyInstance {
 
   // a callback hook, not an async one: no promise per request. (prom-client validates and hashes
   // the labels on every observation even through a labels() child, so children are not cached.)
+  // GET /v1/counts/<plain key> is answered in front of fastify (fast-reads.ts); the rest here.
+  // Hooks added to the app do not run for those reads.
+  if (d.fastReads !== false) installFastReads(app.server, app.routing, { reads: d.reads, metrics: d.metrics, maxKeyLength: MAX_KEY_LENGTH, closing: () => closing });
   app.addHook('preClose', (done) => { closing = true; done(); });
 
   app.addHook('onResponse', (req, reply, done) => {

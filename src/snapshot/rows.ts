@@ -64,7 +64,7 @@ export function* copyBinaryOf(plan: MergePlan<BatchSnapshot>, metricCount: numbe
     if (p < patched.length && patched[p] === i) {
       const speed = patchedSpeed[p++] as readonly Metric[];
       const row = i;
-      for (let m = 0; m < metricCount; m++) w.big(mergedValue((columns[m] as BigInt64Array)[i] as bigint, speed[m] as bigint, () => batch.keyAt(row)));
+      for (let m = 0; m < metricCount; m++) w.big(mergedValue((columns[m] as BigInt64Array)[i] as bigint, speed[m] as Metric, () => batch.keyAt(row)));
     } else {
       if (LITTLE_ENDIAN) for (let m = 0; m < metricCount; m++) w.int64At(halves[m] as Int32Array, i);
       else for (let m = 0; m < metricCount; m++) w.big((columns[m] as BigInt64Array)[i] as bigint);
