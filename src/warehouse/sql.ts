@@ -47,6 +47,13 @@ export const sql = {
     values: [t.schema ?? null, t.name],
   }),
 
+  /** The planner's row count of a table (pg_class.reltuples, kept by ANALYZE and VACUUM, also in
+   * Redshift's catalog): a hint only; -1 or 0 when never analyzed, no row when not found. */
+  estimateRows: (t: TableName) => ({
+    text: `SELECT c.reltuples FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = COALESCE($1, current_schema()) AND c.relname = $2`,
+    values: [t.schema ?? null, t.name],
+  }),
+
   selectBatch: (view: View, t: TableName) => `SELECT ${columns(view)} FROM ${qualified(t)}`,
 
   /** The batch table as COPY text (PostgreSQL); the same rows as selectBatch. */

@@ -250,6 +250,19 @@ export class Warehouse {
     }
   }
 
+  /** About how many rows the batch table holds, from the catalog's statistics (no scan); undefined
+   * when it has none (never analyzed) or they cannot be read. Sizes the first load's buffers. */
+  async estimateBatchRows(): Promise<number | undefined> {
+    try {
+      const { rows } = await this.pool.query({ ...sql.estimateRows(this.batch), rowMode: 'array' } as pg.QueryArrayConfig);
+      const n = Number(rows[0]?.[0]);
+      return Number.isFinite(n) && n > 0 ? Math.round(n) : undefined;
+    } catch (err) {
+      this.log.debug({ err: errorMessage(err) }, 'no row estimate for the batch table');
+      return undefined;
+    }
+  }
+
   /** Runs the configured watermark query; returns ms since epoch, or undefined for NULL/no row. */
   async watermark(query: string): Promise<number | undefined> {
     const { rows } = await this.pool.query({ text: query, rowMode: 'array', types: exactTypes } as pg.QueryArrayConfig);

@@ -105,3 +105,36 @@ test('a batch value beyond int64 (a numeric column) fails the load with the row 
   await assert.rejects(loader.load(), /row 2, column 2: 18446744073709551617 is outside int64/);
   assert.equal(loader.snapshot.size, 0, 'nothing half-loaded is served');
 });
+
+test('the first load is sized from the catalog\'s row estimate (schema-qualified or not); reloads from the last size', async (t) => {
+  const db = await freshDb(t);
+  await db.pool.query(`CREATE TABLE ${db.t('batch_layer')} (location text, count_id bigint, sum_followers_count bigint, sum_favorite_count bigint, sum_retweet_count bigint)`);
+  const log = createLogger('silent');
+  const statements: string[] = [];
+  const open = async (batchTable: string, url = DATABASE_URL) => {
+    const w = new Warehouse({
+      url, dialect: DIALECT as 'postgres' | 'redshift', view: TWEET_VIEW, batchTable, servingTable: db.t('serving_layer'),
+      statementTimeoutMs: 0, log, onStatement: (text) => statements.push(text),
+    });
+    defer(t, () => w.close());
+    await w.connect();
+    return w;
+  };
+  const warehouse = await open(db.t('batch_layer'));
+  // never analyzed: no estimate (PostgreSQL keeps -1 until VACUUM or ANALYZE)
+  assert.equal(await warehouse.estimateBatchRows(), undefined);
+  await db.pool.query(`INSERT INTO ${db.t('batch_layer')} SELECT 'k' || i, i, 0, 0, 0 FROM generate_series(1, 5000) AS i`);
+  await db.pool.query(`ANALYZE ${db.t('batch_layer')}`);
+  assert.equal(await warehouse.estimateBatchRows(), 5000, 'the statement passes this profile\'s checks and reads reltuples');
+  // an unqualified name is looked up in the connection's current schema
+  const unqualified = await open('batch_layer', `${DATABASE_URL}?options=${encodeURIComponent(`-c search_path=${db.schema}`)}`);
+  assert.equal(await unqualified.estimateBatchRows(), 5000);
+  assert.equal(await (await open(db.t('no_such_table'))).estimateBatchRows(), undefined);
+
+  const loader = new BatchLoader(warehouse, 4, undefined, log, createMetrics(false));
+  statements.length = 0;
+  assert.equal((await loader.load()).size, 5000);
+  assert.equal(statements.filter((s) => s.includes('reltuples')).length, 1, 'asked once, before the first load');
+  await loader.load();
+  assert.equal(statements.filter((s) => s.includes('reltuples')).length, 1, 'a reload sizes from the last snapshot');
+});
