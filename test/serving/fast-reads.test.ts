@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, request as httpRequest, type IncomingMessage, type RequestListener } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { BatchSnapshot } from '../../src/batch/snapshot.js';
 import { createLogger } from '../../src/log.js';
@@ -158,4 +158,46 @@ test('plainKey takes only a bodiless GET of /v1/counts/ and a key with nothing t
   assert.equal(plainKey(req('/v1/counts/a', 'HEAD'), 16), undefined);
   assert.equal(plainKey(req('/v1/counts/a', 'GET', { 'content-length': '0' }), 16), undefined);
   assert.equal(plainKey(req('/v1/counts/a', 'GET', { 'transfer-encoding': 'chunked' }), 16), undefined);
+});
+
+test('a read that arrives while fastify closes gets fastify\'s 503, with the fast path as without it', async () => {
+  for (const fastReads of [true, false]) {
+    const b = BatchSnapshot.builder(4);
+    b.add('a', [1n, 2n, 3n, 4n]);
+    const snap = b.build(undefined);
+    const metrics = createMetrics(false);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    let flushing!: () => void;
+    const inFlush = new Promise<void>((r) => { flushing = r; });
+    const app = buildApp({
+      view: TWEET_VIEW, reads: new Reads(TWEET_VIEW, () => snap, new SpeedStore('totals'), metrics, 10), metrics, log: createLogger('silent'),
+      adminToken: 'token-0123456789abcdef', maxKeysPerRequest: 10, fastReads,
+      readiness: () => ({ ready: true, degraded: [], notReady: [], detail: {} }),
+      flush: async () => { flushing(); await gate; return { snapshotId: '1', rows: 0, ms: 0 }; },
+      stats: async () => { throw new Error('unused'); },
+    });
+    let closingSeen!: () => void;
+    const closing = new Promise<void>((r) => { closingSeen = r; });
+    app.addHook('preClose', (done) => { closingSeen(); done(); });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const socket = connect((app.server.address() as AddressInfo).port, '127.0.0.1');
+    let text = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (c: string) => { text += c; });
+    const ended = new Promise<void>((r) => socket.on('close', () => r()));
+    // a slow request keeps the connection busy (close() leaves it open); a read sent on it after
+    // close() began is answered by fastify, 503, then the connection is closed
+    socket.write('POST /v1/flush HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer token-0123456789abcdef\r\nContent-Length: 0\r\n\r\n');
+    await inFlush;
+    const closed = app.close();
+    await closing;
+    socket.write('GET /v1/counts/a HTTP/1.1\r\nHost: x\r\n\r\n');
+    await new Promise((r) => setTimeout(r, 50)); // parsed and answered (queued behind the flush)
+    release();
+    await closed;
+    await ended;
+    const statuses = [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
+    assert.deepEqual(statuses, [200, 503], `fastReads ${fastReads}: ${text.slice(0, 300)}`);
+  }
 });
