@@ -192,8 +192,9 @@ test('a read that arrives while fastify closes gets fastify\'s 503, with the fas
     await inFlush;
     const closed = app.close();
     await closing;
+    const readArrived = new Promise<void>((r) => app.server.on('request', (req: IncomingMessage) => { if (req.url === '/v1/counts/a') r(); }));
     socket.write('GET /v1/counts/a HTTP/1.1\r\nHost: x\r\n\r\n');
-    await new Promise((r) => setTimeout(r, 50)); // parsed and answered (queued behind the flush)
+    await readArrived; // parsed and answered (the answer queued behind the flush's)
     release();
     await closed;
     await ended;
