@@ -4,6 +4,10 @@ import { LsError } from './errors.js';
 export const INT64_MIN = -(2n ** 63n);
 export const INT64_MAX = 2n ** 63n - 1n;
 
+/** Number.MAX_SAFE_INTEGER and its negative, as BigInts: the int64 values a JS number holds exactly. */
+export const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+export const MIN_SAFE = -MAX_SAFE;
+
 export function inInt64(v: bigint): boolean {
   return v >= INT64_MIN && v <= INT64_MAX;
 }
@@ -26,9 +30,6 @@ export function addMetric(a: number | bigint, b: number | bigint, what = 'sum'):
   const s = addInt64(BigInt(a), BigInt(b), what);
   return s >= MIN_SAFE && s <= MAX_SAFE ? Number(s) : s;
 }
-
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
-const MIN_SAFE = -MAX_SAFE;
 
 /** Adds b into a, element-wise, in place. */
 export function addInto(a: bigint[], b: readonly bigint[], what = 'sum'): void {

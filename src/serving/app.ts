@@ -110,13 +110,13 @@ export function buildApp(d: AppDeps): FastifyInstance {
     ajv: { customOptions: { coerceTypes: 'array', allErrors: false, removeAdditional: false } },
   });
 
-  // a callback hook, not an async one: no promise per request. (prom-client validates and hashes
-  // the labels on every observation even through a labels() child, so children are not cached.)
   // GET /v1/counts/<plain key> is answered in front of fastify (fast-reads.ts); the rest here.
   // Hooks added to the app do not run for those reads.
   if (d.fastReads !== false) installFastReads(app.server, app.routing, { reads: d.reads, metrics: d.metrics, maxKeyLength: MAX_KEY_LENGTH, closing: () => closing });
   app.addHook('preClose', (done) => { closing = true; done(); });
 
+  // a callback hook, not an async one: no promise per request. (prom-client validates and hashes
+  // the labels on every observation even through a labels() child, so children are not cached.)
   app.addHook('onResponse', (req, reply, done) => {
     const labels = { route: req.routeOptions.url ?? 'unknown', status: String(reply.statusCode) };
     d.metrics.httpDuration.observe(labels, reply.elapsedTime / 1000);

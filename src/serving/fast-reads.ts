@@ -9,15 +9,16 @@
 //     maxKeyLength long;
 //   - the batch in memory (MERGE_STRATEGY=in-process), fastify not closing (it answers 503 then);
 //   - the key known (200, the pre-serialised row) or unknown (404, the body the route sends:
-//     notFoundBody; counted as a bad request as fastify's hook counts it). A merge that throws (an int64 overflow) goes to fastify, which answers it
-//     as an error (the cache miss is then counted twice).
+//     notFoundBody; counted as a bad request, as fastify's hook counts it). A merge that throws
+//     (an int64 overflow) goes to fastify, which answers it as an error (the cache miss is then
+//     counted twice).
 // The answers carry the same status, content-type and body as fastify's, and are counted in
 // lambda_serving_http_request_duration_seconds under the route's own labels.
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
 import type { Metrics } from '../metrics.js';
 import type { Reads } from './reads.js';
 
-export const COUNTS_PREFIX = '/v1/counts/';
+const COUNTS_PREFIX = '/v1/counts/';
 export const JSON_TYPE = 'application/json; charset=utf-8';
 
 /** The 404 body of GET /v1/counts/:key, the same from either path. */
@@ -54,14 +55,16 @@ export function plainKey(req: IncomingMessage, maxKeyLength: number): string | u
 export function installFastReads(server: Server, routing: RequestListener, d: FastReadsDeps): void {
   if (!server.listeners('request').includes(routing)) throw new Error('fast reads: fastify\'s request handler is not on its server');
   server.removeListener('request', routing);
-  const ok = { route: '/v1/counts/:key', status: '200' };
-  const notFound = { route: '/v1/counts/:key', status: '404' };
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    if (!answer(d, req, res, ok, notFound)) routing(req, res);
+    if (!answer(d, req, res)) routing(req, res);
   });
 }
 
-function answer(d: FastReadsDeps, req: IncomingMessage, res: ServerResponse, ok: { route: string; status: string }, notFound: { route: string; status: string }): boolean {
+/** The route's metric labels, as fastify's onResponse hook gives them. */
+const OK = { route: '/v1/counts/:key', status: '200' };
+const NOT_FOUND = { route: '/v1/counts/:key', status: '404' };
+
+function answer(d: FastReadsDeps, req: IncomingMessage, res: ServerResponse): boolean {
   const started = performance.now();
   if (!d.reads.inMemory || d.closing()) return false;
   const key = plainKey(req, d.maxKeyLength);
@@ -75,7 +78,7 @@ function answer(d: FastReadsDeps, req: IncomingMessage, res: ServerResponse, ok:
   const body = row ?? notFoundBody(key);
   res.writeHead(row === undefined ? 404 : 200, { 'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(body) });
   res.end(body);
-  d.metrics.httpDuration.observe(row === undefined ? notFound : ok, (performance.now() - started) / 1000);
-  if (row === undefined) d.metrics.httpBadRequests.inc(notFound);
+  d.metrics.httpDuration.observe(row === undefined ? NOT_FOUND : OK, (performance.now() - started) / 1000);
+  if (row === undefined) d.metrics.httpBadRequests.inc(NOT_FOUND);
   return true;
 }

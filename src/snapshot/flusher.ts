@@ -211,9 +211,7 @@ function handled<T>(p: Promise<T>): Promise<T> {
 /** Each key's speed part (windows the batch does not cover, summed), for the pushdown merge. */
 async function speedParts(cut: Cut, metricCount: number): Promise<Array<[Key, readonly Metric[]]>> {
   const parts: Array<[Key, readonly Metric[]]> = [];
-  const summer = new SpeedPartSummer(metricCount, cut.batch.watermark, (key, part) => { parts.push([key, part]); });
-  await inSlices(cut.state.entries, (e) => summer.add(e));
-  summer.end();
+  await eachSpeedPart(cut, metricCount, (key, part) => { parts.push([key, part]); });
   return parts;
 }
 
@@ -222,17 +220,21 @@ async function speedParts(cut: Cut, metricCount: number): Promise<Array<[Key, re
  * from a flush with this snapshot: RowMemo). */
 async function planInSlices(cut: Cut, metricCount: number): Promise<MergePlan<BatchSnapshot>> {
   const planner = new MergePlanner(cut.batch);
-  const summer = new SpeedPartSummer<Cut['state']['entries'][number]>(metricCount, cut.batch.watermark, (key, part, first) => planner.add(key, part, first.memo));
-  await inSlices(cut.state.entries, (e) => summer.add(e));
-  summer.end();
+  await eachSpeedPart(cut, metricCount, (key, part, first) => planner.add(key, part, first.memo));
   return planner.plan();
 }
 
-/** f of every item, SLICE items a turn of the event loop. */
-async function inSlices<T>(items: readonly T[], f: (item: T) => void): Promise<void> {
-  for (let from = 0; from < items.length; from += SLICE) {
+type CutEntry = Cut['state']['entries'][number];
+
+/** emit(key, part, first entry of the key) for every key of the cut with a speed part, SLICE
+ * entries a turn of the event loop. */
+async function eachSpeedPart(cut: Cut, metricCount: number, emit: (key: Key, part: readonly Metric[], first: CutEntry) => void): Promise<void> {
+  const summer = new SpeedPartSummer<CutEntry>(metricCount, cut.batch.watermark, emit);
+  const { entries } = cut.state;
+  for (let from = 0; from < entries.length; from += SLICE) {
     if (from > 0) await turn();
-    const to = Math.min(items.length, from + SLICE);
-    for (let i = from; i < to; i++) f(items[i] as T);
+    const to = Math.min(entries.length, from + SLICE);
+    for (let i = from; i < to; i++) summer.add(entries[i] as CutEntry);
   }
+  summer.end();
 }

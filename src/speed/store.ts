@@ -18,7 +18,7 @@
 // the cut (copy on write: an entry older than the last cut's epoch is shared with that cut).
 // Cuts are not released, so this copies each entry once after every cut, as the old copying
 // cut() did, but spread over ingest instead of all at once while nothing else runs.
-import { addInt64, INT64_MAX, INT64_MIN } from '../int64.js';
+import { addInt64, INT64_MAX, INT64_MIN, MAX_SAFE, MIN_SAFE } from '../int64.js';
 import type { RowMemo } from '../merge.js';
 import type { Key, Metric, Tombstone, Update } from './decode.js';
 
@@ -91,7 +91,7 @@ class Entry implements WindowEntry {
 const toBig = (v: number): bigint => BigInt(v);
 
 /** A metric given as a number is a safe integer (decode.ts). */
-const isSafe = (v: Metric): v is number => typeof v === 'number' || (v >= -9007199254740991n && v <= 9007199254740991n);
+const isSafe = (v: Metric): v is number => typeof v === 'number' || (v >= MIN_SAFE && v <= MAX_SAFE);
 
 /** An entry for metrics ms: numbers if every one is safe, else BigInts. */
 function entryOf(key: Key, window: string, start: number, end: number, ms: readonly Metric[], version: bigint, partition: number, offset: number): Entry {

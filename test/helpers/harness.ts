@@ -196,8 +196,6 @@ export interface Child {
   kill(signal?: NodeJS.Signals): void;
 }
 
-/** Runs the service as users do, a child process of src/main.ts, with the given environment
- * (on top of the test defaults). Killed at the end of the test if still running. */
 /** A port for a spawned service to listen on: random, and below Linux's ephemeral range
  * (32768-60999). A port picked there can be held at that moment as the local end of an outgoing
  * connection (to Kafka or PostgreSQL), and the service's listen then fails with EADDRINUSE (it
@@ -206,6 +204,8 @@ export function servicePort(): number {
   return 20_000 + Math.floor(Math.random() * 12_000);
 }
 
+/** Runs the service as users do, a child process of src/main.ts, with the given environment
+ * (on top of the test defaults). Killed at the end of the test if still running. */
 export function spawnService(t: Cleanup, db: Db, topic: string, groupId: string, env: Record<string, string> = {}): Child {
   const port = servicePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
